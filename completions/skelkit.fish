@@ -1,0 +1,1 @@
+complete --command skelkit --no-files --arguments "(env _SKELKIT_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) skelkit)" --condition "env _SKELKIT_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) skelkit"

@@ -1,0 +1,49 @@
+"""Shell-completion callbacks: names come from the registries, so plugins complete too."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+
+def complete_plugins(incomplete: str) -> list[str]:
+    """Names of installed plugins."""
+    from skelkit.plugins import get_plugin_manager
+
+    manager = get_plugin_manager()
+    names = [n for n, r in manager.records.items() if not (r.builtin and "." in n)]
+    return [n for n in sorted(names) if n.startswith(incomplete)]
+
+
+def complete_kind(kind: str) -> Callable[[str], list[str]]:
+    """A completion callback listing the component names of one kind."""
+
+    def complete(incomplete: str) -> list[str]:
+        from skelkit.registry import get_registries
+
+        return [n for n in get_registries()[kind].names() if n.startswith(incomplete)]
+
+    complete.__name__ = f"complete_{kind}"
+    return complete
+
+
+def complete_kinds(incomplete: str) -> list[str]:
+    """Component kinds."""
+    from skelkit.specs import KINDS
+
+    return [k for k in KINDS if k.startswith(incomplete)]
+
+
+def complete_set(incomplete: str) -> list[str]:
+    """``--set`` keys: component names after ``SECTION.name=``, else section prefixes."""
+    from skelkit.registry import SECTION_KINDS, get_registries
+
+    section, dot, rest = incomplete.partition(".")
+    if dot and rest.startswith("name=") and section in SECTION_KINDS:
+        names = get_registries()[SECTION_KINDS[section]].names()
+        return [
+            f"{section}.name={n}" for n in names if f"{section}.name={n}".startswith(incomplete)
+        ]
+    from skelkit.config import PLAIN_SECTIONS
+
+    sections = [*SECTION_KINDS, *PLAIN_SECTIONS]
+    return [f"{s}." for s in sections if f"{s}.".startswith(incomplete)]
