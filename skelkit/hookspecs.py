@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         MaskerSpec,
         MethodSpec,
         PresetSpec,
+        ProtocolSpec,
         RecipeSpec,
         TargetSpec,
         TransformSpec,
@@ -129,6 +130,15 @@ def skelkit_importers() -> Iterable[ImporterSpec]:
     ``skelkit import-weights NAME FILE --out CKPT`` converts a paper's released weights into
     a skelkit checkpoint with the importer named ``NAME``. Importers must never execute
     pickled code (read with an allow-list).
+    """
+
+
+@hookspec
+def skelkit_protocols() -> Iterable[ProtocolSpec]:
+    """Return evaluation protocols (linear probe, fine-tuning, kNN, detection, ...).
+
+    ``skelkit evaluate NAME --checkpoint CKPT ...`` runs the protocol named ``NAME`` on a
+    pretrained encoder; its defaults are the references' settings.
     """
 
 

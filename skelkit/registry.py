@@ -26,6 +26,7 @@ SECTION_KINDS: dict[str, str] = {
     "method": "methods",
     "train_transform": "transforms",
     "test_transform": "transforms",
+    "protocol": "protocols",
 }
 
 #: Kind -> hook name.

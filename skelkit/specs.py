@@ -146,6 +146,17 @@ class ImporterSpec(ComponentSpec):
 
 
 @dataclass(frozen=True)
+class ProtocolSpec(ComponentSpec):
+    """An evaluation protocol (``skelkit evaluate NAME``): linear, finetune, knn, ...
+
+    ``defaults`` carry the references' settings; the factory's keyword parameters with
+    defaults are the keys of the ``protocol`` config section.
+    """
+
+    kind: ClassVar[str] = "protocols"
+
+
+@dataclass(frozen=True)
 class PresetSpec:
     """A named configuration: a paper's recipe over a method.
 
@@ -182,6 +193,7 @@ KINDS: tuple[str, ...] = (
     "methods",
     "presets",
     "importers",
+    "protocols",
 )
 
 SPEC_TYPES: dict[str, type[ComponentSpec] | type[PresetSpec]] = {
@@ -195,4 +207,5 @@ SPEC_TYPES: dict[str, type[ComponentSpec] | type[PresetSpec]] = {
     "methods": MethodSpec,
     "presets": PresetSpec,
     "importers": ImporterSpec,
+    "protocols": ProtocolSpec,
 }
