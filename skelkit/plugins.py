@@ -36,7 +36,9 @@ ENTRY_POINT_GROUP = "skelkit"
 CORE_DIST = "skelkit"
 
 #: Modules of the core's own components, registered directly (not through entry points).
-BUILTIN_PLUGINS: tuple[str, ...] = ()
+BUILTIN_PLUGINS: tuple[str, ...] = (
+    "skelkit.data.components",
+)
 
 
 @dataclass

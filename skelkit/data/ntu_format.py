@@ -1,0 +1,474 @@
+"""The NTU RGB+D ``.skeleton`` text format: an exact reader and a writer.
+
+File layout (one file per sample, named ``SsssCcccPpppRrrrAaaa.skeleton``)::
+
+    framecount
+    for every frame:
+        bodycount                      (0 .. 6; a frame with 0 bodies has no more lines)
+        for every body:
+            bodyID clipedEdges handLeftConfidence handLeftState handRightConfidence
+                handRightState isResticted leanX leanY trackingState
+            jointCount                 (always 25)
+            25 lines: x y z depthX depthY colorX colorY
+                      orientationW orientationX orientationY orientationZ trackingState
+
+Numbers are read as Python ``float`` (IEEE double). NumPy's ``str -> float32`` conversion goes
+through the same double, so ``body.xyz.astype(np.float32)`` is bit-identical to the
+reference pipelines that parse the text straight to float32 (CTR-GCN, pyskl), and the float64
+values serve the pipelines that compute in double (ST-GCN, 2s-AGCN). ``bodyID`` is a 64-bit
+Kinect tracking id and is kept as the exact decimal text.
+
+Every problem raises :class:`skelkit.errors.DataError` naming the file and the 1-based line.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from skelkit.errors import DataError
+
+NUM_JOINTS = 25
+#: Columns of :attr:`SkeletonBody.joints` (the 11 float fields of a joint line).
+JOINT_COLUMNS = (
+    "x",
+    "y",
+    "z",
+    "depthX",
+    "depthY",
+    "colorX",
+    "colorY",
+    "orientationW",
+    "orientationX",
+    "orientationY",
+    "orientationZ",
+)
+NAME_PATTERN = re.compile(r"^S(\d{3})C(\d{3})P(\d{3})R(\d{3})A(\d{3})$")
+SUFFIX = ".skeleton"
+
+_FIX = "extract the file again from the official archive, or remove it"
+_BODY_INFO_FIELDS = 10
+_JOINT_FIELDS = 12
+_BODY_ID = re.compile(r"^\d+$")
+_BODY_INT_FIELDS = (
+    "clipedEdges",
+    "handLeftConfidence",
+    "handLeftState",
+    "handRightConfidence",
+    "handRightState",
+    "isResticted",
+)
+
+
+@dataclass(frozen=True)
+class NtuName:
+    """The fields encoded in an NTU sample name ``SsssCcccPpppRrrrAaaa`` (all 1-based)."""
+
+    name: str
+    setup: int
+    camera: int
+    subject: int
+    replication: int
+    action: int
+
+    @property
+    def label(self) -> int:
+        """The 0-based class label (``action - 1``)."""
+        return self.action - 1
+
+
+def parse_ntu_name(name: str, where: str = "") -> NtuName:
+    """Split an NTU sample name (without ``.skeleton``) into its fields.
+
+    Raises:
+        DataError: ``name`` does not look like ``S001C002P003R002A013``; ``where`` (a file
+            or list line) is named in the message.
+    """
+    match = NAME_PATTERN.match(name)
+    if match is None:
+        place = f"{where}: " if where else ""
+        raise DataError(
+            f"{place}{name!r} is not an NTU sample name: expected SsssCcccPpppRrrrAaaa "
+            "(for example S001C002P003R002A013); rename the file or remove it from the raw folder"
+        )
+    setup, camera, subject, replication, action = (int(g) for g in match.groups())
+    return NtuName(name, setup, camera, subject, replication, action)
+
+
+def is_ntu_name(name: str) -> bool:
+    """Whether ``name`` matches ``SsssCcccPpppRrrrAaaa`` exactly."""
+    return NAME_PATTERN.match(name) is not None
+
+
+@dataclass(frozen=True)
+class BodyInfo:
+    """The nine fields after ``bodyID`` on a body-info line (names as in the NTU README)."""
+
+    clipped_edges: int = 0
+    hand_left_confidence: int = 0
+    hand_left_state: int = 0
+    hand_right_confidence: int = 0
+    hand_right_state: int = 0
+    is_restricted: int = 0
+    lean_x: float = 0.0
+    lean_y: float = 0.0
+    tracking_state: int = 2
+
+
+@dataclass(frozen=True, eq=False)
+class SkeletonBody:
+    """One tracked body in one frame.
+
+    Attributes:
+        body_id: the Kinect tracking id, exactly as written (decimal digits of a uint64).
+        joints: float64 ``(25, 11)``, columns :data:`JOINT_COLUMNS`.
+        joint_tracking: int8 ``(25,)``: 0 not tracked, 1 inferred, 2 tracked.
+        info: the other body-info fields.
+    """
+
+    body_id: str
+    joints: np.ndarray
+    joint_tracking: np.ndarray
+    info: BodyInfo = field(default_factory=BodyInfo)
+
+    @property
+    def xyz(self) -> np.ndarray:
+        """Camera-space joint positions in metres, float64 ``(25, 3)``."""
+        return self.joints[:, 0:3]
+
+    @property
+    def depth_xy(self) -> np.ndarray:
+        """Joint positions in the 512x424 depth image, float64 ``(25, 2)``."""
+        return self.joints[:, 3:5]
+
+    @property
+    def color_xy(self) -> np.ndarray:
+        """Joint positions in the 1920x1080 colour image, float64 ``(25, 2)``."""
+        return self.joints[:, 5:7]
+
+    @property
+    def orientation(self) -> np.ndarray:
+        """Joint orientation quaternions ``(w, x, y, z)``, float64 ``(25, 4)``."""
+        return self.joints[:, 7:11]
+
+    @classmethod
+    def from_xyz(
+        cls,
+        body_id: int | str,
+        xyz: np.ndarray,
+        *,
+        depth_xy: np.ndarray | None = None,
+        color_xy: np.ndarray | None = None,
+        orientation: np.ndarray | None = None,
+        joint_tracking: np.ndarray | None = None,
+        info: BodyInfo | None = None,
+    ) -> SkeletonBody:
+        """Build a body from joint positions; the other fields default to zeros / tracked (2)."""
+        xyz = np.asarray(xyz, dtype=np.float64)
+        if xyz.shape != (NUM_JOINTS, 3):
+            raise ValueError(f"xyz must have shape (25, 3), got {xyz.shape}")
+        joints = np.zeros((NUM_JOINTS, len(JOINT_COLUMNS)), dtype=np.float64)
+        joints[:, 0:3] = xyz
+        for columns, values in ((slice(3, 5), depth_xy), (slice(5, 7), color_xy)):
+            if values is not None:
+                joints[:, columns] = np.asarray(values, dtype=np.float64).reshape(NUM_JOINTS, 2)
+        if orientation is not None:
+            joints[:, 7:11] = np.asarray(orientation, dtype=np.float64).reshape(NUM_JOINTS, 4)
+        tracking = (
+            np.full(NUM_JOINTS, 2, dtype=np.int8)
+            if joint_tracking is None
+            else np.asarray(joint_tracking, dtype=np.int8).reshape(NUM_JOINTS)
+        )
+        body_text = str(body_id)
+        if not _BODY_ID.match(body_text):
+            raise ValueError(f"body_id must be a non-negative integer, got {body_id!r}")
+        return cls(body_text, joints, tracking, info if info is not None else BodyInfo())
+
+
+@dataclass(frozen=True)
+class SkeletonFile:
+    """A parsed ``.skeleton`` file.
+
+    Attributes:
+        name: the sample name (file name without ``.skeleton``).
+        frames: one list of bodies per recorded frame, in file order (empty lists for frames
+            without a body); ``len(frames)`` equals the frame count on line 1.
+    """
+
+    name: str
+    frames: list[list[SkeletonBody]]
+
+    @property
+    def num_frames(self) -> int:
+        """The recorded frame count, including frames with no body."""
+        return len(self.frames)
+
+
+class _Lines:
+    """Numbered access to the lines of a file, raising DataError at the end."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = path
+        self.lines = text.splitlines()
+        self.pos = 0
+
+    def next(self, what: str) -> tuple[int, list[str]]:
+        if self.pos >= len(self.lines):
+            raise DataError(
+                f"{self.path}:{len(self.lines) + 1}: file ends early, expected {what}; "
+                f"the file is truncated: {_FIX}"
+            )
+        self.pos += 1
+        return self.pos, self.lines[self.pos - 1].split()
+
+    def fail(self, lineno: int, message: str) -> DataError:
+        return DataError(f"{self.path}:{lineno}: {message}; {_FIX}")
+
+
+def _int_field(lines: _Lines, lineno: int, token: str, what: str) -> int:
+    try:
+        return int(token)
+    except ValueError:
+        raise lines.fail(lineno, f"{what} must be an integer, found {token!r}") from None
+
+
+def _float_field(lines: _Lines, lineno: int, token: str, what: str) -> float:
+    try:
+        return float(token)
+    except ValueError:
+        raise lines.fail(lineno, f"{what} must be a number, found {token!r}") from None
+
+
+def _read_count(lines: _Lines, what: str, hint: str = "") -> tuple[int, int]:
+    lineno, tokens = lines.next(what)
+    if len(tokens) != 1:
+        raise lines.fail(lineno, f"expected {what} (one integer), found {len(tokens)} fields{hint}")
+    value = _int_field(lines, lineno, tokens[0], what)
+    if value < 0:
+        raise lines.fail(lineno, f"{what} must not be negative, found {value}")
+    return lineno, value
+
+
+def _read_body_info(lines: _Lines, hint: str) -> tuple[str, BodyInfo]:
+    lineno, tokens = lines.next("a body-info line")
+    if len(tokens) != _BODY_INFO_FIELDS:
+        raise lines.fail(
+            lineno, f"expected a body-info line with 10 fields, found {len(tokens)}{hint}"
+        )
+    if not _BODY_ID.match(tokens[0]):
+        raise lines.fail(lineno, f"bodyID must be a non-negative integer, found {tokens[0]!r}")
+    ints = [
+        _int_field(lines, lineno, token, name)
+        for token, name in zip(tokens[1:7], _BODY_INT_FIELDS, strict=True)
+    ]
+    return tokens[0], BodyInfo(
+        clipped_edges=ints[0],
+        hand_left_confidence=ints[1],
+        hand_left_state=ints[2],
+        hand_right_confidence=ints[3],
+        hand_right_state=ints[4],
+        is_restricted=ints[5],
+        lean_x=_float_field(lines, lineno, tokens[7], "leanX"),
+        lean_y=_float_field(lines, lineno, tokens[8], "leanY"),
+        tracking_state=_int_field(lines, lineno, tokens[9], "trackingState"),
+    )
+
+
+def _read_joint_block(lines: _Lines, hint: str) -> int:
+    """Check a joint count and its 25 joint lines; return the first joint line's number."""
+    lineno, count = _read_count(lines, "the joint count", hint)
+    if count != NUM_JOINTS:
+        raise lines.fail(lineno, f"joint count must be 25 (Kinect v2), found {count}{hint}")
+    for _ in range(NUM_JOINTS):
+        joint_line, tokens = lines.next("a joint line")
+        if len(tokens) != _JOINT_FIELDS:
+            raise lines.fail(
+                joint_line, f"expected a joint line with 12 fields, found {len(tokens)}{hint}"
+            )
+    return lineno + 1
+
+
+def _convert_slowly(lines: _Lines, starts: list[int]) -> np.ndarray:
+    """Convert token by token with ``float``, naming the first field that is not a number."""
+    values: list[float] = []
+    for first in starts:
+        for lineno in range(first, first + NUM_JOINTS):
+            for token in lines.lines[lineno - 1].split():
+                try:
+                    values.append(float(token))
+                except ValueError:
+                    raise lines.fail(
+                        lineno, f"joint field must be a number, found {token!r}"
+                    ) from None
+    return np.array(values, dtype=np.float64)
+
+
+def _convert_joint_blocks(lines: _Lines, starts: list[int]) -> np.ndarray:
+    """All joint blocks as float64 ``(blocks, 25, 12)``, checked; ``starts`` are line numbers.
+
+    NumPy's text parser and Python's ``float`` both round correctly, so the fast path and
+    the token-by-token fallback (used to locate a bad field) give the same values.
+    """
+    text = " ".join(" ".join(lines.lines[s - 1 : s - 1 + NUM_JOINTS]) for s in starts)
+    expected = len(starts) * NUM_JOINTS * _JOINT_FIELDS
+    flat: np.ndarray | None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            flat = np.fromstring(text, dtype=np.float64, sep=" ")
+        except ValueError:
+            flat = None
+    if flat is None or flat.size != expected:
+        flat = _convert_slowly(lines, starts)
+    values = flat.reshape(len(starts), NUM_JOINTS, _JOINT_FIELDS)
+    finite = np.isfinite(values[:, :, 0:3]).all(axis=2)
+    if not finite.all():
+        block, joint = (int(i[0]) for i in np.nonzero(~finite))
+        raise lines.fail(
+            starts[block] + joint, "joint coordinates x y z must be finite, found NaN or inf"
+        )
+    tracking = values[:, :, 11]
+    integral = tracking == np.round(tracking)
+    if not integral.all():
+        block, joint = (int(i[0]) for i in np.nonzero(~integral))
+        raise lines.fail(starts[block] + joint, "joint trackingState must be an integer")
+    return values
+
+
+def parse_skeleton_text(text: str, path: str | Path, *, check_name: bool = True) -> SkeletonFile:
+    """Parse the text of a ``.skeleton`` file; ``path`` is used for the name and messages."""
+    path = Path(path)
+    name = path.name[: -len(SUFFIX)] if path.name.endswith(SUFFIX) else path.name
+    if check_name:
+        parse_ntu_name(name, str(path))
+    if not text.strip():
+        raise DataError(f"{path}:1: the file is empty; {_FIX}")
+    lines = _Lines(path, text)
+    _, frame_count = _read_count(lines, "the frame count")
+    layout: list[list[tuple[str, BodyInfo]]] = []
+    starts: list[int] = []
+    for frame in range(frame_count):
+        count_line, body_count = _read_count(lines, f"the body count of frame {frame + 1}")
+        hint = f" (does the body count {body_count} on line {count_line} match the file?)"
+        bodies: list[tuple[str, BodyInfo]] = []
+        for _ in range(body_count):
+            bodies.append(_read_body_info(lines, hint))
+            starts.append(_read_joint_block(lines, hint))
+        layout.append(bodies)
+    for rest in range(lines.pos, len(lines.lines)):
+        if lines.lines[rest].strip():
+            raise lines.fail(
+                rest + 1,
+                f"unexpected text after the last of the {frame_count} frames declared on line 1 "
+                "(does a body count match the bodies that follow?)",
+            )
+    values = _convert_joint_blocks(lines, starts)
+    joints = np.ascontiguousarray(values[:, :, :11])
+    tracking = values[:, :, 11].astype(np.int8)
+    frames: list[list[SkeletonBody]] = []
+    block = 0
+    for bodies in layout:
+        frame_bodies = []
+        for body_id, info in bodies:
+            frame_bodies.append(SkeletonBody(body_id, joints[block], tracking[block], info))
+            block += 1
+        frames.append(frame_bodies)
+    return SkeletonFile(name, frames)
+
+
+def read_skeleton_file(path: str | Path, *, check_name: bool = True) -> SkeletonFile:
+    """Read and validate one NTU ``.skeleton`` file.
+
+    Accepts LF and CRLF line endings and surrounding whitespace.
+
+    Raises:
+        DataError: the file can not be read, is empty or truncated, a count or field is not a
+            number, a joint count is not 25, a body count does not match the lines that follow,
+            a coordinate is NaN/inf, or (with ``check_name``) the name is not
+            ``SsssCcccPpppRrrrAaaa``. The message names the file and line.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: can not read the skeleton file ({exc.strerror})") from None
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(f"{path}:{line}: not a text skeleton file (non-ASCII byte)") from None
+    return parse_skeleton_text(text, path, check_name=check_name)
+
+
+def _format_float(value: float, digits: int | None) -> str:
+    if not math.isfinite(value):
+        raise ValueError(f"can not write a non-finite value {value!r}")
+    if digits is None:
+        return repr(float(value))
+    return f"{value:.{digits}g}"
+
+
+def format_skeleton(
+    frames: Sequence[Sequence[SkeletonBody]], *, digits: int | None = 7
+) -> Iterable[str]:
+    """Yield the lines (without line ends) of a ``.skeleton`` file for ``frames``.
+
+    See :func:`write_skeleton_file` for the arguments.
+    """
+    yield str(len(frames))
+    for bodies in frames:
+        yield str(len(bodies))
+        for body in bodies:
+            info = body.info
+            ints = (
+                info.clipped_edges,
+                info.hand_left_confidence,
+                info.hand_left_state,
+                info.hand_right_confidence,
+                info.hand_right_state,
+                info.is_restricted,
+            )
+            lean = (_format_float(info.lean_x, digits), _format_float(info.lean_y, digits))
+            yield " ".join([body.body_id, *map(str, ints), *lean, str(info.tracking_state)])
+            yield str(NUM_JOINTS)
+            joints = np.asarray(body.joints, dtype=np.float64)
+            if joints.shape != (NUM_JOINTS, len(JOINT_COLUMNS)):
+                raise ValueError(f"body joints must have shape (25, 11), got {joints.shape}")
+            for row, state in zip(joints.tolist(), body.joint_tracking.tolist(), strict=True):
+                yield " ".join([*(_format_float(v, digits) for v in row), str(int(state))])
+
+
+def write_skeleton_file(
+    path: str | Path,
+    frames: Sequence[Sequence[SkeletonBody]],
+    *,
+    digits: int | None = 7,
+    newline: str = "\r\n",
+) -> Path:
+    """Write ``frames`` as an NTU ``.skeleton`` file that :func:`read_skeleton_file` reads back.
+
+    Args:
+        path: the output file; name it ``SsssCcccPpppRrrrAaaa.skeleton`` for a readable sample.
+        frames: one sequence per recorded frame (its length is the frame count on line 1),
+            each holding the :class:`SkeletonBody` objects tracked in that frame (an empty
+            sequence writes a frame with 0 bodies). Build bodies with
+            ``SkeletonBody.from_xyz(body_id, xyz (25, 3), color_xy=..., ...)``; the same
+            ``body_id`` in several frames is the same person, as in Kinect's output.
+        digits: significant digits of every float field. The default 7 matches the real files,
+            so a value reads back as its 7-digit rounding; ``None`` writes the shortest text
+            that reads back to exactly the same float64.
+        newline: line ending; the distributed files use CRLF.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    """
+    path = Path(path)
+    text = newline.join(format_skeleton(frames, digits=digits)) + newline
+    path.write_bytes(text.encode("ascii"))
+    return path
