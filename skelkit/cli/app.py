@@ -24,6 +24,9 @@ from skelkit.errors import SkelkitError
 CORE_COMMAND_MODULES: tuple[str, ...] = (
     "skelkit.cli.plugins_cmd",
     "skelkit.cli.config_cmd",
+    "skelkit.cli.synth",
+    "skelkit.cli.inspect",
+    "skelkit.cli.preprocess",
 )
 
 
