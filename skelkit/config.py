@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence
@@ -44,9 +45,38 @@ DEFAULT_SELECTION: dict[str, str] = {
     "masker": "random",
     "target": "coords",
     "loss": "mse",
+    "train_transform": "mamp_train",
+    "test_transform": "mamp_test",
 }
 
 Layer = tuple[str, Mapping[str, Any]]
+
+
+class ConfigLoader(yaml.SafeLoader):
+    """YAML loader that also reads YAML 1.2 floats such as ``1e-3`` as numbers.
+
+    PyYAML follows YAML 1.1, where an exponent needs a dot (``1.0e-3``), so ``lr: 1e-3``
+    would otherwise be the string ``"1e-3"``.
+    """
+
+
+ConfigLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+][0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML text with :class:`ConfigLoader`."""
+    return yaml.load(text, Loader=ConfigLoader)
 
 
 # -- reading ---------------------------------------------------------------------------
@@ -57,7 +87,7 @@ def load_config_file(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file '{path}' does not exist.")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f":{mark.line + 1}" if mark is not None else ""
@@ -80,7 +110,7 @@ def parse_override(text: str) -> dict[str, Any]:
             f"--set '{text}': expected KEY=VALUE with a dotted key, e.g. train.lr=1e-3."
         )
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = load_yaml(raw) if raw.strip() else None
     except yaml.YAMLError as exc:
         raise ConfigError(f"--set '{text}': the value is not valid YAML ({exc}).") from exc
     nested: dict[str, Any] = {}
@@ -304,7 +334,7 @@ def resolve_config(
     )
     assert isinstance(method_entry.spec, MethodSpec)
     component_sections = ["method", *method_entry.spec.components]
-    component_sections += [s for s in ("train_transform", "test_transform") if s in merged]
+    component_sections += ["train_transform", "test_transform"]
     _check_sections(merged, [*component_sections, *PLAIN_SECTIONS, *SCALAR_KEYS])
 
     resolved: dict[str, Any] = {
@@ -324,7 +354,7 @@ def resolve_config(
 
 def dump_config(config: Mapping[str, Any]) -> str:
     """YAML text of a resolved config, keys in insertion order."""
-    return yaml.safe_dump(_plain(config), sort_keys=False, default_flow_style=None)
+    return yaml.safe_dump(_plain(config), sort_keys=False, default_flow_style=False)
 
 
 def config_differences(

@@ -157,6 +157,11 @@ def test_parse_override_forms() -> None:
     assert parse_override("a.b.c=1") == {"a": {"b": {"c": 1}}}
     assert parse_override("train.betas=[0.9, 0.95]") == {"train": {"betas": [0.9, 0.95]}}
     assert parse_override("x=") == {"x": None}
+    assert parse_override("train.lr=1e-3") == {"train": {"lr": 0.001}}
+    assert parse_override("train.lr=2E4") == {"train": {"lr": 20000.0}}
+    assert parse_override("a=.5") == {"a": 0.5}
+    assert parse_override("a=1_000") == {"a": 1000}
+    assert parse_override("a=abc1e3") == {"a": "abc1e3"}
     for bad in ("novalue", "=3", "a..b=1"):
         with pytest.raises(ConfigError, match="KEY=VALUE"):
             parse_override(bad)
