@@ -27,6 +27,7 @@ CORE_COMMAND_MODULES: tuple[str, ...] = (
     "skelkit.cli.synth",
     "skelkit.cli.inspect",
     "skelkit.cli.preprocess",
+    "skelkit.cli.import_weights",
 )
 
 

@@ -1,0 +1,1 @@
+"""The generic masked-prediction method and its core maskers, targets and losses."""

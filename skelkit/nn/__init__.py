@@ -1,0 +1,1 @@
+"""Shared neural building blocks: the skeleton transformer encoder and the masked decoder."""
