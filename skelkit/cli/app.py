@@ -28,6 +28,8 @@ CORE_COMMAND_MODULES: tuple[str, ...] = (
     "skelkit.cli.inspect",
     "skelkit.cli.preprocess",
     "skelkit.cli.import_weights",
+    "skelkit.cli.pretrain",
+    "skelkit.cli.bench",
 )
 
 
