@@ -1,0 +1,91 @@
+"""The core evaluation protocols with PCM3's GRU encoder (pooled (N, D) features)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from skelkit.cli.app import get_app
+from tests.engine_utils import make_store
+
+runner = CliRunner()
+TINY = [
+    "encoder.hidden_size=16",
+    "encoder.num_layers=2",
+    "method.prompt_size=4",
+    "method.dim=8",
+    "method.queue_size=36",
+    "method.decoder_dim=12",
+    "train.num_workers=0",
+]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread() -> Iterator[None]:
+    """Tiny models run fastest on one thread (and do not fight other processes for cores)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("pcm3")
+    store = make_store(folder / "tiny.h5", train=12, test=6, recipe="agcn")
+    args = ["pretrain", "--plugin", "pcm3", "--data", str(store), "--split", "xsub"]
+    args += ["--out", str(folder / "run"), "--epochs", "1", "--batch-size", "6", "--device", "cpu"]
+    args += [a for item in TINY for a in ("--set", item)]
+    result = runner.invoke(get_app(), args)
+    assert result.exit_code == 0, result.output
+    return store, folder / "run" / "checkpoints" / "last.pt"
+
+
+def evaluate(protocol: str, store: Path, ckpt: Path, out: Path, *sets: str) -> dict[str, object]:
+    args = ["evaluate", protocol, "-k", str(ckpt), "-d", str(store), "--split", "xsub"]
+    args += ["-o", str(out), "--json", "--set", "protocol.num_workers=0"]
+    args += [a for item in sets for a in ("--set", item)]
+    result = runner.invoke(get_app(), args)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+    assert isinstance(metrics, dict)
+    return metrics
+
+
+def test_linear_probe_on_gru_features(pretrained: tuple[Path, Path], tmp_path: Path) -> None:
+    store, ckpt = pretrained
+    metrics = evaluate(
+        "linear",
+        store,
+        ckpt,
+        tmp_path / "linear",
+        "train_transform.name=pcm3_linear",
+        "protocol.epochs=2",
+        "protocol.batch_size=6",
+    )
+    text = json.dumps(metrics)
+    assert "top1" in text
+    assert (tmp_path / "linear" / "metrics.json").is_file()
+
+
+def test_knn_on_gru_features(pretrained: tuple[Path, Path], tmp_path: Path) -> None:
+    store, ckpt = pretrained
+    metrics = evaluate("knn", store, ckpt, tmp_path / "knn", "train_transform.name=pcm3_linear")
+    assert "top1" in json.dumps(metrics)
+
+
+def test_three_view_transform_in_evaluation_is_explained(
+    pretrained: tuple[Path, Path], tmp_path: Path
+) -> None:
+    store, ckpt = pretrained
+    args = ["evaluate", "linear", "-k", str(ckpt), "-d", str(store), "--split", "xsub"]
+    args += ["-o", str(tmp_path / "bad"), "--set", "protocol.num_workers=0"]
+    args += ["--set", "protocol.batch_size=6", "--set", "protocol.epochs=1"]
+    result = runner.invoke(get_app(), args)
+    assert result.exit_code == 2
+    assert "train_transform.name=pcm3_linear" in result.output
