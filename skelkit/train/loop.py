@@ -414,10 +414,14 @@ class Trainer:
         return self.files.last
 
     def _replica_fingerprints(self) -> list[str]:
-        """Every rank's :func:`state_fingerprint` (DDP keeps them equal; a warning if not)."""
+        """Every rank's :func:`state_fingerprint` of the parameters (a warning if they differ).
+
+        DDP keeps parameters equal. Buffers are left out: BatchNorm running statistics are
+        each rank's own until DDP broadcasts rank 0's at the next forward.
+        """
         import torch.distributed as dist
 
-        mine = state_fingerprint(self.method.state_dict())
+        mine = state_fingerprint(dict(self.method.named_parameters()))
         gathered: list[Any] = [None] * self.env.world_size
         dist.all_gather_object(gathered, mine)
         if len(set(gathered)) > 1 and self.env.is_main:
