@@ -15,14 +15,10 @@ the stored arguments.
 
 from __future__ import annotations
 
-import pickle
-import re
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from skelkit.config import resolve_config
@@ -30,6 +26,13 @@ from skelkit.errors import DataError
 from skelkit.methods.build import build_method
 from skelkit.registry import get_registries
 from skelkit.train.checkpoint import header
+from skelkit.weights import (
+    count_blocks,
+    guess_dataset,
+    load_untrusted,
+    override,
+    plain_record,
+)
 
 ENCODER_PREFIXES = ("temp_embed", "pos_embed", "joints_embed.", "blocks.", "norm.")
 DECODER_RENAMES = (
@@ -41,55 +44,6 @@ DECODER_RENAMES = (
     ("decoder_norm.", "decoder.norm."),
     ("decoder_pred.", "decoder.pred."),
 )
-DATASET_PATTERNS = (
-    ("ntu120", re.compile(r"ntu[-_]?120", re.IGNORECASE)),
-    ("ntu60", re.compile(r"ntu[-_]?60|/ntu/", re.IGNORECASE)),
-    ("pkummd1", re.compile(r"pku[-_]?v?1|pku_v1", re.IGNORECASE)),
-    ("pkummd2", re.compile(r"pku[-_]?v?2|pku_v2", re.IGNORECASE)),
-)
-
-
-class ArgsNamespace:
-    """Inert stand-in for ``argparse.Namespace`` while unpickling: it only holds attributes."""
-
-
-def read_official_file(path: Path) -> dict[str, Any]:
-    """Load an official checkpoint without executing pickled code; ``args`` becomes a dict."""
-    if not path.is_file():
-        raise DataError(f"MAMP checkpoint '{path}' does not exist; check the path.")
-    try:
-        with torch.serialization.safe_globals([(ArgsNamespace, "argparse.Namespace")]):
-            data = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        detail = _global_line(exc)
-        if detail is None:
-            raise DataError(
-                f"'{path}' can not be read as a torch checkpoint (damaged or another format)."
-            ) from exc
-        raise DataError(
-            f"'{path}' contains Python objects other than tensors, plain data and "
-            "argparse.Namespace, so it is not loaded (skelkit never executes pickled code); "
-            f"re-save its 'model' state dict with torch.save. Detail: {detail}"
-        ) from exc
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise DataError(
-            f"'{path}' can not be read as a torch checkpoint (truncated or another format): "
-            f"{_first_line(exc)}"
-        ) from exc
-    if not isinstance(data, dict):
-        raise DataError(f"'{path}' holds a {type(data).__name__}, not a MAMP checkpoint dict.")
-    return {key: plain(value) for key, value in data.items()}
-
-
-def plain(value: Any) -> Any:
-    """Replace namespaces by dicts, recursively (tensors and plain data stay)."""
-    if isinstance(value, ArgsNamespace):
-        return {k: plain(v) for k, v in vars(value).items()}
-    if isinstance(value, Mapping):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    return value
 
 
 def official_state(data: Mapping[str, Any], source: str) -> dict[str, Tensor]:
@@ -131,30 +85,10 @@ def map_keys(state: Mapping[str, Tensor], source: str) -> dict[str, Tensor]:
     return mapped
 
 
-def count_blocks(state: Mapping[str, Tensor], prefix: str) -> int:
-    """Number of transformer blocks stored under ``prefix`` (``blocks.``)."""
-    ids = {int(m.group(1)) for k in state if (m := re.match(re.escape(prefix) + r"(\d+)\.", k))}
-    return max(ids) + 1 if ids else 0
-
-
-def guess_dataset(args: Mapping[str, Any]) -> str | None:
+def dataset_of(args: Mapping[str, Any]) -> str | None:
     """The dataset the official run trained on, from its feeder's data path."""
     feeder = args.get("train_feeder_args")
-    path = str(feeder.get("data_path", "")) if isinstance(feeder, Mapping) else ""
-    for name, pattern in DATASET_PATTERNS:
-        if pattern.search(path):
-            return name
-    return None
-
-
-def yaml_value(value: Any) -> str:
-    """A ``--set`` value that YAML reads back as the same scalar."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        text = repr(value)
-        return text if "e" not in text else format(value, ".12f").rstrip("0")
-    return str(value)
+    return guess_dataset(str(feeder.get("data_path", "")) if isinstance(feeder, Mapping) else "")
 
 
 def config_overrides(
@@ -195,7 +129,7 @@ def config_overrides(
             sets["target.stride"] = int(args["motion_stride"])
     if "norm_skes_loss" in model_args:
         sets["target.normalize"] = bool(model_args["norm_skes_loss"])
-    return [f"{key}={yaml_value(value)}" for key, value in sets.items()]
+    return [override(key, value) for key, value in sets.items()]
 
 
 def import_mamp_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -205,7 +139,9 @@ def import_mamp_checkpoint(path: str | Path) -> dict[str, Any]:
     (linear / finetune) ones give the encoder's only (their head is dropped).
     """
     source = Path(path)
-    data = read_official_file(source)
+    data = load_untrusted(
+        source, paper="MAMP", weights_entry="'model' state dict", allow_namespace=True
+    )
     args = data.get("args") if isinstance(data.get("args"), Mapping) else {}
     assert isinstance(args, Mapping)
     state = official_state(data, str(source))
@@ -215,7 +151,7 @@ def import_mamp_checkpoint(path: str | Path) -> dict[str, Any]:
     absent = [key for key in required if key not in state]
     if absent:
         raise DataError(f"'{source}' lacks '{absent[0]}'; the MAMP checkpoint is incomplete.")
-    dataset = guess_dataset(args)
+    dataset = dataset_of(args)
     config = resolve_config(
         get_registries(),
         preset="mamp",
@@ -236,7 +172,7 @@ def import_mamp_checkpoint(path: str | Path) -> dict[str, Any]:
         "source": {
             "importer": "mamp",
             "file": source.name,
-            "official_args": {str(k): _plain_scalar(v) for k, v in args.items()},
+            "official_args": {str(k): plain_record(v) for k, v in args.items()},
         },
     }
 
@@ -261,31 +197,8 @@ def check_fits(config: Mapping[str, Any], model: Mapping[str, Tensor], source: s
         ) from exc
 
 
-def _plain_scalar(value: Any) -> Any:
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    if isinstance(value, Mapping):
-        return {str(k): _plain_scalar(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain_scalar(v) for v in value]
-    return repr(value)
-
-
-def _global_line(exc: BaseException) -> str | None:
-    """The line of a weights-only refusal that names the blocked global, if any."""
-    for line in str(exc).splitlines():
-        if "GLOBAL" in line or "global" in line.split(":")[0]:
-            return line.strip()
-    return None
-
-
 def _load_error(exc: BaseException) -> str:
     """The first specific line of a ``load_state_dict`` error."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     specific = [line for line in lines if not line.startswith("Error(s) in loading")]
     return (specific or lines or [type(exc).__name__])[0].rstrip(".")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

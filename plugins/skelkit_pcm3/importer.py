@@ -22,20 +22,18 @@ stored config with ``--set encoder.stream=...`` where a command takes overrides.
 
 from __future__ import annotations
 
-import pickle
 import re
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from skelkit.config import resolve_config
 from skelkit.errors import DataError
 from skelkit.registry import get_registries
 from skelkit.train.checkpoint import header
+from skelkit.weights import load_untrusted, strip_prefixes
 
 GRU_KEY = re.compile(
     r"^encoder_q\.encoder\.gru\.(weight_ih|weight_hh|bias_ih|bias_hh)_l(\d+)(_reverse)?$"
@@ -44,39 +42,12 @@ NORM_PREFIX = "encoder_q.input_norm."
 STREAM_WORDS = ("motion", "bone")
 
 
-def read_official_file(path: Path) -> dict[str, Any]:
-    """Load an official checkpoint without executing pickled code."""
-    if not path.is_file():
-        raise DataError(f"PCM3 checkpoint '{path}' does not exist; check the path.")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise DataError(
-            f"'{path}' contains Python objects other than tensors and plain data, so it is not "
-            "loaded (skelkit never executes pickled code); re-save its 'state_dict' with "
-            "torch.save."
-        ) from exc
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
-        text = str(exc).strip().splitlines()
-        raise DataError(
-            f"'{path}' can not be read as a torch checkpoint (truncated or another format): "
-            f"{text[0] if text else type(exc).__name__}"
-        ) from exc
-    if not isinstance(data, dict):
-        raise DataError(f"'{path}' holds a {type(data).__name__}, not a PCM3 checkpoint dict.")
-    return data
-
-
 def official_state(data: Mapping[str, Any], source: str) -> dict[str, Tensor]:
     """The state dict of an official file (``state_dict`` entry, ``module.`` stripped)."""
     state = data.get("state_dict", data)
     if not isinstance(state, Mapping) or not state:
         raise DataError(f"'{source}' has no 'state_dict'; is it a PCM3 checkpoint?")
-    plain = {}
-    for key, value in state.items():
-        name = str(key)
-        name = name[len("module.") :] if name.startswith("module.") else name
-        plain[name] = value
+    plain = strip_prefixes(state, ("module.",))
     bad = [k for k, v in plain.items() if k.startswith("encoder_q.") and not isinstance(v, Tensor)]
     if bad:
         raise DataError(f"'{source}': state_dict entry '{bad[0]}' is not a tensor.")
@@ -138,7 +109,7 @@ def import_pcm3_checkpoint(path: str | Path) -> dict[str, Any]:
     preset with the encoder's shape (and stream, see the module docstring).
     """
     source = Path(path)
-    data = read_official_file(source)
+    data = load_untrusted(source, paper="PCM3", weights_entry="'state_dict'")
     state = official_state(data, str(source))
     model = map_keys(state, str(source))
     config = resolve_config(

@@ -25,55 +25,31 @@ decoder position embeddings like the encoder's.
 
 from __future__ import annotations
 
-import pickle
-import re
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from skelkit.config import resolve_config
 from skelkit.errors import DataError
 from skelkit.registry import get_registries
 from skelkit.train.checkpoint import header
+from skelkit.weights import (
+    count_blocks,
+    guess_dataset,
+    load_untrusted,
+    override,
+    plain_record,
+    strip_prefixes,
+)
 
 WRAPPERS = ("module.", "_orig_mod.")
-DATASET_PATTERNS = (
-    ("ntu120", re.compile(r"ntu[-_]?120", re.IGNORECASE)),
-    ("ntu60", re.compile(r"ntu[-_]?60|nturgbd/ntu60", re.IGNORECASE)),
-    ("pkummd1", re.compile(r"pku[-_]?v?1", re.IGNORECASE)),
-    ("pkummd2", re.compile(r"pku[-_]?v?2", re.IGNORECASE)),
-)
 BLOCK_RENAMES = (
     ("attn.queries.", "attn.q."),
     ("attn.keys.", "attn.k."),
     ("attn.values.", "attn.v."),
 )
-
-
-def read_official_file(path: Path) -> dict[str, Any]:
-    """Load an authors' checkpoint without executing pickled code."""
-    if not path.is_file():
-        raise DataError(f"Skeleton2vec checkpoint '{path}' does not exist; check the path.")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise DataError(
-            f"'{path}' contains Python objects other than tensors and plain data, or is "
-            "damaged, so it is not loaded (skelkit never executes pickled code); re-save its "
-            f"['model']['sd'] state dict with torch.save. Detail: {_first_line(exc)}"
-        ) from exc
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise DataError(
-            f"'{path}' can not be read as a torch checkpoint (truncated or another format): "
-            f"{_first_line(exc)}"
-        ) from exc
-    if not isinstance(data, dict):
-        raise DataError(f"'{path}' holds a {type(data).__name__}, not a Skeleton2vec checkpoint.")
-    return data
 
 
 def official_state(data: Mapping[str, Any], source: str) -> dict[str, Tensor]:
@@ -84,14 +60,10 @@ def official_state(data: Mapping[str, Any], source: str) -> dict[str, Tensor]:
         raise DataError(
             f"'{source}' has no ['model']['sd'] state dict; is it a Skeleton2vec checkpoint?"
         )
-    clean: dict[str, Tensor] = {}
-    for key, value in state.items():
-        name = str(key)
-        for wrapper in WRAPPERS:
-            name = name.replace(wrapper, "")
-        if not isinstance(value, Tensor):
-            raise DataError(f"'{source}': state entry '{key}' is not a tensor.")
-        clean[name] = value
+    clean = strip_prefixes(state, WRAPPERS)
+    bad = [key for key, value in clean.items() if not isinstance(value, Tensor)]
+    if bad:
+        raise DataError(f"'{source}': state entry '{bad[0]}' is not a tensor.")
     return clean
 
 
@@ -143,12 +115,6 @@ def _block_key(rest: str) -> str:
     for old, new in BLOCK_RENAMES:
         rest = rest.replace(old, new)
     return rest
-
-
-def count_blocks(state: Mapping[str, Tensor], prefix: str) -> int:
-    """Number of transformer blocks stored under ``prefix`` (``auto_encoder.encoder.layers.``)."""
-    ids = {int(m.group(1)) for k in state if (m := re.match(re.escape(prefix) + r"(\d+)\.", k))}
-    return max(ids) + 1 if ids else 0
 
 
 def model_args(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -216,7 +182,7 @@ def config_overrides(
         sets["masker.beta"] = 0.0
     if not pretrain:
         sets["target.downstream"] = "student"
-    return [f"{key}={_yaml(value)}" for key, value in sets.items()]
+    return [override(key, value) for key, value in sets.items()]
 
 
 def _layer_scale(state: Mapping[str, Tensor], block: str) -> float:
@@ -227,19 +193,10 @@ def _layer_scale(state: Mapping[str, Tensor], block: str) -> float:
     return 1e-4 if f"{block}gamma_1" in state else 0.0
 
 
-def guess_dataset(data: Mapping[str, Any], source: Path) -> str | None:
-    """The dataset, from the file's folder names (the authors' ``checkpoints/ntu60_xsub/``)."""
-    text = str(source.resolve().as_posix())
-    for name, pattern in DATASET_PATTERNS:
-        if pattern.search(text):
-            return name
-    return None
-
-
 def import_skeleton2vec_checkpoint(path: str | Path) -> dict[str, Any]:
     """Convert an authors' Skeleton2vec checkpoint file into a skelkit checkpoint dict."""
     source = Path(path)
-    data = read_official_file(source)
+    data = load_untrusted(source, paper="Skeleton2vec", weights_entry="['model']['sd'] state dict")
     state = official_state(data, str(source))
     if "auto_encoder.encoder_embedding.projection.1.weight" in state:
         pretrain, prefix = True, "auto_encoder."
@@ -259,7 +216,8 @@ def import_skeleton2vec_checkpoint(path: str | Path) -> dict[str, Any]:
         if not teacher:
             raise DataError(f"'{source}' has no EMA teacher ('ema.model.*'); it is damaged.")
         model.update(teacher)
-    dataset = guess_dataset(data, source)
+    # The authors keep runs in folders named after the dataset (checkpoints/ntu60_xsub/).
+    dataset = guess_dataset(source.resolve().as_posix())
     config = resolve_config(
         get_registries(),
         preset="skeleton2vec",
@@ -278,30 +236,6 @@ def import_skeleton2vec_checkpoint(path: str | Path) -> dict[str, Any]:
         "source": {
             "importer": "skeleton2vec",
             "file": source.name,
-            "official_args": {str(k): _plain(v) for k, v in args.items()},
+            "official_args": {str(k): plain_record(v) for k, v in args.items()},
         },
     }
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return repr(value)
-
-
-def _yaml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        text = repr(value)
-        return text if "e" not in text else format(value, ".12f").rstrip("0")
-    return str(value)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
