@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from skelkit.specs import (
         DatasetSpec,
         EncoderSpec,
+        ExporterSpec,
         ImporterSpec,
         LossSpec,
         MaskerSpec,
@@ -139,6 +140,18 @@ def skelkit_protocols() -> Iterable[ProtocolSpec]:
 
     ``skelkit evaluate NAME --checkpoint CKPT ...`` runs the protocol named ``NAME`` on a
     pretrained encoder; its defaults are the references' settings.
+    """
+
+
+@hookspec
+def skelkit_exporters() -> Iterable[ExporterSpec]:
+    """Return export formats for trained encoders (TorchScript, ONNX, safetensors, ...).
+
+    ``skelkit export CKPT --format NAME --out FILE`` writes the checkpoint's encoder with the
+    exporter named ``NAME``. The factory returns an object with ``export(module, example,
+    path, metadata)`` and ``run(path, x)`` (see ``skelkit.export.base.Exporter``); import
+    heavy or optional libraries inside it and raise ``PluginError`` naming the extra to
+    install when they are missing.
     """
 
 

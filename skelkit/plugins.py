@@ -38,8 +38,9 @@ CORE_DIST = "skelkit"
 #: Modules of the core's own components, registered directly (not through entry points).
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "skelkit.methods.components",
-    "skelkit.data.components",
     "skelkit.data.transform_components",
+    "skelkit.data.components",
+    "skelkit.export.components",
 )
 
 

@@ -157,6 +157,17 @@ class ProtocolSpec(ComponentSpec):
 
 
 @dataclass(frozen=True)
+class ExporterSpec(ComponentSpec):
+    """An export format (``skelkit export CKPT --format NAME``): torchscript, onnx, ...
+
+    The factory's keyword parameters with defaults are the exporter's options; it returns
+    an object implementing :class:`skelkit.export.base.Exporter`.
+    """
+
+    kind: ClassVar[str] = "exporters"
+
+
+@dataclass(frozen=True)
 class PresetSpec:
     """A named configuration: a paper's recipe over a method.
 
@@ -194,6 +205,7 @@ KINDS: tuple[str, ...] = (
     "presets",
     "importers",
     "protocols",
+    "exporters",
 )
 
 SPEC_TYPES: dict[str, type[ComponentSpec] | type[PresetSpec]] = {
@@ -208,4 +220,5 @@ SPEC_TYPES: dict[str, type[ComponentSpec] | type[PresetSpec]] = {
     "presets": PresetSpec,
     "importers": ImporterSpec,
     "protocols": ProtocolSpec,
+    "exporters": ExporterSpec,
 }

@@ -24,12 +24,14 @@ from skelkit.errors import SkelkitError
 CORE_COMMAND_MODULES: tuple[str, ...] = (
     "skelkit.cli.plugins_cmd",
     "skelkit.cli.config_cmd",
-    "skelkit.cli.synth",
-    "skelkit.cli.inspect",
-    "skelkit.cli.preprocess",
     "skelkit.cli.import_weights",
     "skelkit.cli.pretrain",
     "skelkit.cli.bench",
+    "skelkit.cli.preprocess",
+    "skelkit.cli.synth",
+    "skelkit.cli.inspect",
+    "skelkit.cli.export",
+    "skelkit.cli.embed",
 )
 
 
