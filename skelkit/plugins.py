@@ -39,6 +39,7 @@ CORE_DIST = "skelkit"
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "skelkit.methods.components",
     "skelkit.data.transform_components",
+    "skelkit.evaluate.components",
     "skelkit.data.components",
     "skelkit.export.components",
 )
