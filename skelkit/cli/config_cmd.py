@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from skelkit.cli import state
-from skelkit.cli.completion import complete_plugins, complete_set
+from skelkit.cli.completion import complete_kind, complete_plugins, complete_set
 
 PLUGIN_OPTION = typer.Option(
     [],
@@ -26,7 +26,12 @@ SET_OPTION = typer.Option(
     help="Override one key, e.g. --set masker.ratio=0.75.",
     autocompletion=complete_set,
 )
-PRESET_OPTION = typer.Option(None, "--preset", help="Preset name (default: the plugin's own).")
+PRESET_OPTION = typer.Option(
+    None,
+    "--preset",
+    help="Preset name (default: the plugin's own).",
+    autocompletion=complete_kind("presets"),
+)
 
 
 def resolve_from_options(
@@ -57,7 +62,10 @@ def show(
     config: list[Path] = CONFIG_OPTION,
     overrides: list[str] = SET_OPTION,
     dataset: str | None = typer.Option(
-        None, "--dataset", help="Apply the preset's overrides for this dataset (ntu60, ...)."
+        None,
+        "--dataset",
+        help="Apply the preset's overrides for this dataset (ntu60, ...).",
+        autocompletion=complete_kind("datasets"),
     ),
     preset: str | None = PRESET_OPTION,
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of YAML."),

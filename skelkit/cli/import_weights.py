@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from skelkit.cli import state
+from skelkit.cli.completion import complete_kind
 from skelkit.errors import DataError, PluginError
 from skelkit.specs import ImporterSpec
 
@@ -52,7 +53,9 @@ def import_weights(name: str, source: Path, out: Path) -> dict[str, Any]:
 
 def command(
     name: str = typer.Argument(
-        ..., help="Importer name, e.g. mamp (see 'skelkit components importers')."
+        ...,
+        help="Importer name, e.g. mamp (see 'skelkit components importers').",
+        autocompletion=complete_kind("importers"),
     ),
     source: Path = typer.Argument(..., help="The official checkpoint file."),
     out: Path = typer.Option(..., "--out", "-o", help="Where to write the skelkit checkpoint."),

@@ -14,7 +14,7 @@ from typing import Any
 import typer
 
 from skelkit.cli import state
-from skelkit.cli.completion import complete_kind
+from skelkit.cli.completion import complete_choices, complete_kind
 
 #: Exit code of a run stopped by Ctrl-C or SIGTERM.
 EXIT_INTERRUPTED = 130
@@ -56,7 +56,10 @@ def preprocess_command(
         autocompletion=_complete_on_error,
     ),
     compression: str = typer.Option(
-        "none", "--compression", help="Compression of the frames: none, lzf, gzip[:LEVEL]."
+        "none",
+        "--compression",
+        help="Compression of the frames: none, lzf, gzip[:LEVEL].",
+        autocompletion=complete_choices("none", "lzf", "gzip"),
     ),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
 ) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import typer
 
 from skelkit.cli import state
+from skelkit.cli.completion import complete_choices, complete_splits
 from skelkit.cli.config_cmd import (
     CONFIG_OPTION,
     PLUGIN_OPTION,
@@ -58,7 +59,12 @@ def check_out_dir(out: Path) -> None:
 
 def pretrain_command(
     data: Path = typer.Option(..., "--data", "-d", help="The skelkit HDF5 store to train on."),
-    split: str = typer.Option(..., "--split", help="Split whose 'train' part is used (xsub...)."),
+    split: str = typer.Option(
+        ...,
+        "--split",
+        help="Split whose 'train' part is used (xsub...).",
+        autocompletion=complete_splits,
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder (config, metrics, checkpoints)."),
     plugin: list[str] = PLUGIN_OPTION,
     config: list[Path] = CONFIG_OPTION,
@@ -69,10 +75,16 @@ def pretrain_command(
         None, "--batch-size", help="Global batch per step; same as --set train.batch_size=B."
     ),
     device: str | None = typer.Option(
-        None, "--device", help="auto, cpu or cuda; same as --set train.device=D."
+        None,
+        "--device",
+        help="auto, cpu or cuda; same as --set train.device=D.",
+        autocompletion=complete_choices("auto", "cpu", "cuda"),
     ),
     precision: str | None = typer.Option(
-        None, "--precision", help="fp32, bf16 or fp16; same as --set train.precision=P."
+        None,
+        "--precision",
+        help="fp32, bf16 or fp16; same as --set train.precision=P.",
+        autocompletion=complete_choices("fp32", "bf16", "fp16"),
     ),
     seed: int | None = typer.Option(None, "--seed", help="Same as --set train.seed=S."),
     resume: bool = typer.Option(
