@@ -250,3 +250,10 @@ def test_cli_sigterm_mid_run_leaves_nothing(raw_dir: Path, tmp_path: Path) -> No
     assert proc.returncode == 130, err
     assert "interrupted" in err
     assert _only(out_dir) == []
+
+
+def test_missing_output_folders_are_created(raw_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "new" / "deeper" / "ntu60.h5"
+    report = preprocess("ntu60", [raw_dir], out=out, workers=1)
+    assert report.out == out
+    assert out.is_file()

@@ -236,3 +236,15 @@ def test_batched_transform_on_the_training_device(store: Path, tmp_path: Path) -
     assert json.loads(result.stdout)["steps"] == 3
     config = yaml.safe_load((out / "config.yaml").read_text())
     assert config["data"]["batched_transform"] is True
+
+
+def test_resuming_a_finished_run_trains_nothing_and_reports_its_loss(
+    store: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    first = runner.invoke(get_app(), pretrain_args(store, out, "--json", epochs=1))
+    assert first.exit_code == 0, first.output
+    again = runner.invoke(get_app(), pretrain_args(store, out, "--json", "--resume", epochs=1))
+    assert again.exit_code == 0, again.output
+    assert "already finished" in again.stderr
+    assert json.loads(again.stdout)["loss"] == json.loads(first.stdout)["loss"]

@@ -315,8 +315,12 @@ def preprocess(
         raise ConfigError(f"dataset {dataset!r} names no default recipe; pass --recipe NAME")
     recipe_obj = load_recipe(recipe_name, info.name, recipe_options)
     out_path = Path(out) if out is not None else default_store_path(info.name, recipe_name)
-    if out is None:
+    try:
         out_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(
+            f"can not create the output folder {out_path.parent}: {exc.strerror}"
+        ) from exc
     if out_path.exists() and not overwrite:
         raise DataError(f"{out_path} exists; remove it or choose another --out")
     sources = info.discover([Path(d) for d in raw_dirs])

@@ -196,6 +196,7 @@ class Trainer:
             "scaler": self.scaler.state_dict(),
             "rng": {"seed": self.settings.seed, "derived": "seed, epoch, step, shard, sample"},
             "world_size": self.env.world_size,
+            "loss": self._last_loss,
         }
 
     def restore(self, ckpt: Mapping[str, Any]) -> None:
@@ -206,6 +207,7 @@ class Trainer:
             self.scaler.load_state_dict(ckpt["scaler"])
         self.step = int(ckpt["step"])
         self._saved_step = self.step
+        self._last_loss = float(ckpt.get("loss", math.nan))
 
     def _resume_checkpoint(self) -> dict[str, Any]:
         if not self.files.last.is_file():
@@ -229,6 +231,11 @@ class Trainer:
         """Train to the last epoch (from the saved position with ``resume``)."""
         if resume:
             self.restore(self._resume_checkpoint())
+            if self.step >= self.total_steps and self.env.is_main:
+                self.console.print(
+                    f"the run in {self.files.root} already finished its {self.settings.epochs} "
+                    "epochs; nothing left to train"
+                )
         elif self.files.last.exists():
             raise ConfigError(
                 f"{self.files.root} already holds a run ({self.files.last}); continue it with "
