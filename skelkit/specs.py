@@ -88,9 +88,17 @@ class RecipeSpec(ComponentSpec):
 
 @dataclass(frozen=True)
 class TransformSpec(ComponentSpec):
-    """A data transform (augmentation or test-time crop) used by the loaders."""
+    """A data transform (augmentation or test-time crop) used by the loaders.
+
+    Attributes:
+        downstream: for a pretraining-only transform (e.g. PCM3's three stacked views), the
+            name of the single-view transform that evaluation protocols train with instead;
+            empty when the transform itself suits downstream training.
+    """
 
     kind: ClassVar[str] = "transforms"
+
+    downstream: str = ""
 
 
 @dataclass(frozen=True)

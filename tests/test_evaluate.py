@@ -256,6 +256,9 @@ def test_resume_continues_exactly(setup: dict[str, Path], monkeypatch: pytest.Mo
     for ra, rb in zip(a, b, strict=True):
         assert ra["train_loss"] == pytest.approx(rb["train_loss"], rel=1e-5)
         assert ra["test_top1"] == rb["test_top1"]
+    with np.load(whole / "test_logits.npz") as x, np.load(cut / "test_logits.npz") as y:
+        np.testing.assert_array_equal(x["index"], y["index"])
+        np.testing.assert_allclose(x["logits"], y["logits"], rtol=1e-4, atol=1e-5)
     changed = run_eval(setup, "linear", cut, "epochs=4", "batch_size=8", extra=["--resume"])
     assert changed.exit_code == 2
     assert "protocol.epochs" in changed.output
@@ -406,3 +409,9 @@ def test_two_processes_give_the_metrics_of_one(setup: dict[str, Path], tmp_path:
     lin = metrics_of(tmp_path / "lin2")
     assert lin["world_size"] == 2
     assert sum(map(sum, lin["confusion"])) == 12
+    with np.load(tmp_path / "lin2" / "test_logits.npz") as saved:  # gathered from both ranks
+        index = saved["index"].tolist()
+        top1 = 100.0 * float(np.mean(saved["logits"].argmax(1) == saved["labels"]))
+    assert index == sorted(set(index))
+    assert len(index) == 12
+    assert top1 == pytest.approx(lin["final"]["top1"])

@@ -159,3 +159,48 @@ def test_bad_detection_settings() -> None:
         DetectionSettings.from_overrides({"windw": 8})
     with pytest.raises(ConfigError, match="strides"):
         DetectionSettings(strides=(5, 3))
+
+
+def test_evaluate_detection_end_to_end(pku: Path, tmp_path: Path) -> None:
+    """``skelkit evaluate detection`` reads the untrimmed videos from protocol.raw; --data
+    (the preprocessed store) names the dataset and checks the split."""
+    ckpt = tiny_checkpoint(tmp_path / "tiny.pt")
+    store = tmp_path / "pku1.h5"
+    prep = runner.invoke(
+        get_app(), ["preprocess", "pkummd1", "--raw", str(pku), "--out", str(store)]
+    )
+    assert prep.exit_code == 0, prep.output
+    sets = [f"protocol.raw={pku}", "epochs=2", "samples_per_video=4", "batch_size=8"]
+    args = ["evaluate", "detection", "-k", str(ckpt), "--data", str(store), "--split", "xsub"]
+    args += ["-o", str(tmp_path / "det"), "--device", "cpu", "--json"]
+    args += [a for item in sets for a in ("--set", item)]
+    result = runner.invoke(get_app(), args)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+    assert metrics["protocol"] == "detection"
+    assert metrics["dataset"] == "pkummd1"
+    assert 0.0 <= metrics["map_actions"] <= 1.0
+    assert metrics["videos"] >= 1
+    assert metrics["train_videos"] >= 1
+    assert metrics["pretrained_on"]["method"] == "pcm3"
+    written = json.loads((tmp_path / "det" / "metrics.json").read_text())
+    assert written["map_videos"] == metrics["map_videos"]
+    assert "raw:" in (tmp_path / "det" / "config.yaml").read_text()
+    # the same settings through `skelkit detect` give the same numbers
+    detect = ["detect", "-k", str(ckpt), "--raw", str(pku), "-o", str(tmp_path / "d2"), "--json"]
+    detect += [a for item in sets[1:] for a in ("--set", item)]
+    again = runner.invoke(get_app(), detect)
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["map_actions"] == metrics["map_actions"]
+
+
+def test_evaluate_detection_needs_the_raw_videos(pku: Path, tmp_path: Path) -> None:
+    ckpt = tiny_checkpoint(tmp_path / "tiny.pt")
+    args = ["evaluate", "detection", "-k", str(ckpt), "--split", "xsub", "-o", str(tmp_path / "d")]
+    result = runner.invoke(get_app(), args)
+    assert result.exit_code == 2
+    assert "protocol.raw=DIR" in result.output
+    assert "Traceback" not in result.output
+    resumed = runner.invoke(get_app(), [*args, "--set", f"raw={pku}", "--resume"])
+    assert resumed.exit_code == 2
+    assert "can not be resumed" in resumed.output

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from typer.testing import CliRunner
 
 from skelkit.cli.app import get_app
@@ -79,6 +80,22 @@ def test_knn_on_gru_features(pretrained: tuple[Path, Path], tmp_path: Path) -> N
     assert "top1" in json.dumps(metrics)
 
 
+def test_linear_probe_uses_the_single_view_transform_without_an_override(
+    pretrained: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The checkpoint trained with pcm3_views; evaluation trains with its downstream
+    counterpart pcm3_linear (at the pretraining window) without any --set."""
+    store, ckpt = pretrained
+    out = tmp_path / "auto"
+    metrics = evaluate("linear", store, ckpt, out, "protocol.epochs=1", "protocol.batch_size=6")
+    assert metrics["final"]["top1"] is not None
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert config["train_transform"]["name"] == "pcm3_linear"
+    assert config["train_transform"]["window"] == 64
+    assert config["train_transform"]["min_ratio"] == 0.5  # pcm3_linear's, not the views' 0.1
+    assert config["test_transform"]["name"] == "pcm3_test"
+
+
 def test_three_view_transform_in_evaluation_is_explained(
     pretrained: tuple[Path, Path], tmp_path: Path
 ) -> None:
@@ -86,6 +103,7 @@ def test_three_view_transform_in_evaluation_is_explained(
     args = ["evaluate", "linear", "-k", str(ckpt), "-d", str(store), "--split", "xsub"]
     args += ["-o", str(tmp_path / "bad"), "--set", "protocol.num_workers=0"]
     args += ["--set", "protocol.batch_size=6", "--set", "protocol.epochs=1"]
+    args += ["--set", "train_transform.name=pcm3_views"]
     result = runner.invoke(get_app(), args)
     assert result.exit_code == 2
     assert "train_transform.name=pcm3_linear" in result.output

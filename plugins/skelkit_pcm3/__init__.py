@@ -4,7 +4,8 @@ Action Representation Learning" (Zhang, Lin and Liu, ACM MM 2023), as a skelkit 
 Provides the ``gru`` encoder, the ``body_parts`` masker, the ``infonce`` and ``queue_kl``
 losses, the ``pcm3`` method and preset, the ``pcm3_views`` / ``pcm3_linear`` / ``pcm3_test``
 transforms, the ``agcn`` preprocessing recipe (2s-AGCN), the ``pcm3`` importer of the
-official checkpoints and the ``skelkit detect`` command (temporal detection on PKU-MMD I).
+official checkpoints and the ``detection`` protocol (``skelkit evaluate detection``, also
+``skelkit detect``: temporal detection on PKU-MMD I).
 Uses only skelkit's public API; nothing here imports torch.
 """
 
@@ -20,6 +21,7 @@ from skelkit import (
     MaskerSpec,
     MethodSpec,
     PresetSpec,
+    ProtocolSpec,
     RecipeSpec,
     TransformSpec,
     hookimpl,
@@ -92,6 +94,7 @@ def skelkit_transforms() -> Iterable[TransformSpec]:
         name="pcm3_views",
         factory="skelkit_pcm3.views:pcm3_views",
         summary="three views: crop U(0.1,1) resized to 64, then joint corruption or shear",
+        downstream="pcm3_linear",
     )
     yield TransformSpec(
         name="pcm3_linear",
@@ -130,6 +133,16 @@ def skelkit_importers() -> Iterable[ImporterSpec]:
         name="pcm3",
         factory="skelkit_pcm3.importer:import_pcm3_checkpoint",
         summary="official PCM3 checkpoint_*.pth.tar (encoder_q) -> skelkit checkpoint",
+    )
+
+
+@hookimpl
+def skelkit_protocols() -> Iterable[ProtocolSpec]:
+    """``skelkit evaluate detection``: temporal detection on untrimmed PKU-MMD videos."""
+    yield ProtocolSpec(
+        name="detection",
+        factory="skelkit_pcm3.detection_protocol:detection_protocol",
+        summary="frozen encoder + linear head per frame window, PKU-MMD mAP at IoU 0.5",
     )
 
 

@@ -1,8 +1,10 @@
 """``skelkit detect``: PCM3's temporal action detection on untrimmed PKU-MMD I videos.
 
 Thin: read the checkpoint's encoder and the raw PKU-MMD videos of a split, run
-:func:`skelkit_pcm3.detection.run_detection`, print and write ``detection.json``. No torch
-import at module level (the CLI imports this at start-up).
+:func:`skelkit_pcm3.detection.run_detection`, print and write ``detection.json``. The same
+protocol runs as ``skelkit evaluate detection`` (:mod:`skelkit_pcm3.detection_protocol`),
+which writes the evaluation report files. No torch import at module level (the CLI imports
+this at start-up).
 """
 
 from __future__ import annotations
@@ -15,23 +17,6 @@ import typer
 
 from skelkit.cli import state
 from skelkit.errors import ConfigError, DataError
-
-
-def load_videos(raw: list[Path], dataset: str, split: str) -> tuple[list[Any], list[Any], int]:
-    """Untrimmed train and test videos of ``split`` from raw PKU-MMD folders."""
-    from skelkit.data.preprocess import load_dataset
-
-    info = load_dataset(dataset)
-    if not hasattr(info, "read_untrimmed"):
-        raise ConfigError(f"dataset '{dataset}' has no untrimmed videos; use pkummd1 or pkummd2")
-    if split not in info.splits:
-        raise ConfigError(f"unknown split '{split}' of {dataset}; splits: {', '.join(info.splits)}")
-    train: list[Any] = []
-    test: list[Any] = []
-    for source in info.discover(raw):
-        part = source.meta.get(f"split_{split}")
-        (train if part == "train" else test).append(info.read_untrimmed(source))
-    return train, test, len(info.class_names)
 
 
 def parse_sets(overrides: list[str]) -> dict[str, Any]:
@@ -63,6 +48,7 @@ def detect_command(
     """Detect actions in untrimmed PKU-MMD videos with a frozen encoder (mAP_a, mAP_v at 0.5)."""
     from skelkit.train.checkpoint import load_encoder
     from skelkit_pcm3.detection import run_detection
+    from skelkit_pcm3.detection_protocol import load_videos
     from skelkit_pcm3.detection_settings import DetectionSettings
 
     settings = DetectionSettings.from_overrides(parse_sets(overrides))

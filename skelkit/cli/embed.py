@@ -39,6 +39,12 @@ def embed_command(
         autocompletion=complete_choices(*PRECISIONS),
     ),
     num_workers: int = typer.Option(0, "--num-workers", help="DataLoader worker processes."),
+    encoder: str | None = typer.Option(
+        None,
+        "--encoder",
+        help="Attribute path of the encoder in the method (default: the method's downstream "
+        "encoder; Skeleton2vec: target.teacher, 'encoder' = its student).",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
 ) -> None:
     """Write the encoder's pooled features (N, D) of SPLIT/PART under the test transform."""
@@ -56,6 +62,7 @@ def embed_command(
         device=device,
         precision=precision,
         num_workers=num_workers,
+        encoder=encoder,
     )
     for note in result.warnings:
         console.print(f"[yellow]warning:[/] {note}")

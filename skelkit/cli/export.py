@@ -32,6 +32,12 @@ def export_command(
         "--pooled/--tokens",
         help="Return the pooled feature (N, D) or the token grid (N, M, T', V', D).",
     ),
+    encoder: str | None = typer.Option(
+        None,
+        "--encoder",
+        help="Attribute path of the encoder in the method (default: the method's downstream "
+        "encoder; Skeleton2vec: target.teacher, 'encoder' = its student).",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
 ) -> None:
     """Export the encoder; it takes (N, 3, T, 25, 2) with a dynamic batch axis N."""
@@ -39,7 +45,7 @@ def export_command(
 
     state.requested_plugins()
     console = state.err_console()
-    result = export_checkpoint(checkpoint, fmt, out, frames=frames, pooled=pooled)
+    result = export_checkpoint(checkpoint, fmt, out, frames=frames, pooled=pooled, encoder=encoder)
     if result.max_abs_diff > TOLERANCE:
         console.print(
             f"[yellow]warning:[/] the exported model differs from the eager one by "

@@ -1,7 +1,8 @@
 """The configuration of an evaluation: protocol, transforms and data sections.
 
 Layers, lowest first: the protocol's defaults < the checkpoint's transforms (the pretraining
-augmentation, so the linear probe augments as pretraining did) < ``-c FILE`` < ``--set``.
+augmentation, so the linear probe augments as pretraining did; a pretraining-only transform
+is replaced by the ``downstream`` transform its spec names) < ``-c FILE`` < ``--set``.
 ``--set KEY=VALUE`` with a bare key that is not a section is a protocol key
 (``--set init=scratch`` is ``--set protocol.init=scratch``).
 """
@@ -12,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from skelkit.errors import ConfigError
+from skelkit.errors import ConfigError, SkelkitError
 
 #: Sections an evaluation config may have.
 SECTIONS = ("protocol", "train_transform", "test_transform", "data")
@@ -21,11 +22,38 @@ RESUMABLE_CHANGES = ("protocol.device", "protocol.num_workers", "checkpoint")
 
 
 def checkpoint_transforms(ckpt_config: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``train_transform`` / ``test_transform`` sections the checkpoint was trained with."""
+    """The ``train_transform`` / ``test_transform`` sections the checkpoint was trained with,
+    each pretraining-only transform replaced by its downstream counterpart."""
     from skelkit.train.data import with_default_transforms
 
     filled = with_default_transforms(ckpt_config)
-    return {key: dict(filled[key]) for key in ("train_transform", "test_transform")}
+    return {
+        key: downstream_section(dict(filled[key])) for key in ("train_transform", "test_transform")
+    }
+
+
+def downstream_section(section: dict[str, Any]) -> dict[str, Any]:
+    """``section`` itself, or, when its transform's spec names a ``downstream`` transform
+    (a pretraining-only transform such as PCM3's ``pcm3_views``), that transform at its
+    defaults with the pretraining ``window``."""
+    from skelkit.registry import component_params, get_registries
+
+    registries = get_registries()
+    name = section.get("name")
+    if not isinstance(name, str):
+        return section
+    try:
+        spec = registries.get("transforms", name).spec
+    except SkelkitError:
+        return section  # reported when the section is resolved
+    downstream = str(getattr(spec, "downstream", ""))
+    if not downstream:
+        return section
+    params = component_params(registries.get("transforms", downstream).spec)  # type: ignore[arg-type]
+    replaced: dict[str, Any] = {"name": downstream}
+    if "window" in section and "window" in params:
+        replaced["window"] = section["window"]
+    return replaced
 
 
 def resolve_eval_config(

@@ -118,7 +118,7 @@ def open_eval_data(data: Mapping[str, Any]) -> EvalData:
     """Check the ``data`` section's store and split; count classes and samples."""
     settings = DataSettings.from_dict(dict(data))
     if not settings.path:
-        raise DataError("no data file: pass --data FILE.h5")
+        raise DataError("no data file: pass --data FILE.h5 (the store to evaluate on)")
     path = Path(settings.path).expanduser()
     train = SkeletonDataset(path, settings.split, settings.train_part, transform=_identity)
     test = SkeletonDataset(path, settings.split, settings.test_part, transform=_identity)

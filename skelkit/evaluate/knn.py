@@ -102,7 +102,11 @@ def run_knn(job: EvalJob, settings: KnnSettings) -> dict[str, Any]:
     """Retrieve every test sample's class from the train bank; return the run result."""
     seed_all(settings.seed)
     encoder = load_eval_encoder(
-        job.checkpoint, init=settings.init, drop_path=None, seed=settings.seed
+        job.checkpoint,
+        init=settings.init,
+        drop_path=None,
+        seed=settings.seed,
+        which=settings.encoder or None,
     )
     encoder.to(job.device)
     started = time.perf_counter()

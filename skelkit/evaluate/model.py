@@ -42,10 +42,19 @@ def encoder_config(ckpt: Mapping[str, Any], drop_path: float | None) -> dict[str
 
 
 def load_eval_encoder(
-    ckpt: Mapping[str, Any], *, init: str, drop_path: float | None, seed: int
+    ckpt: Mapping[str, Any],
+    *,
+    init: str,
+    drop_path: float | None,
+    seed: int,
+    which: str | None = None,
 ) -> nn.Module:
     """The encoder to evaluate: the checkpoint's weights, or (``init=scratch``) the same
     architecture at the random initialisation of ``seed``.
+
+    ``which`` is the encoder's attribute path in the method (default: the method's
+    ``downstream_encoder``, e.g. Skeleton2vec's ``target.teacher``; ``encoder`` is its
+    student).
 
     ``drop_path`` (finetuning) rebuilds the encoder with that stochastic-depth rate when
     its config section has the key; the weights do not depend on it.
@@ -58,11 +67,14 @@ def load_eval_encoder(
     if init == "scratch":
         seed_all(seed)
         method = build_method(config)
-        encoder = getattr(method, "encoder", None)
+        path = which or str(getattr(method, "downstream_encoder", "encoder"))
+        encoder: Any = method
+        for part in path.split("."):
+            encoder = getattr(encoder, part, None)
         if not isinstance(encoder, nn.Module):
-            raise DataError("the checkpoint's method exposes no 'encoder' to evaluate")
+            raise DataError(f"the checkpoint's method has no encoder '{path}' to evaluate")
         return encoder
-    return load_encoder({**ckpt, "config": config})
+    return load_encoder({**ckpt, "config": config}, which=which)
 
 
 def feature_shape(encoder: nn.Module, x: Tensor) -> tuple[int, ...]:

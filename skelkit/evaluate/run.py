@@ -7,7 +7,9 @@ it, the test part is split between them and rank 0 writes the files:
 * ``metrics.jsonl``: one line per epoch (loss, accuracy, lr, throughput);
 * ``checkpoints/last.pt``: the resumable state after every epoch (``--resume``);
 * ``metrics.json``, ``confusion.png``, ``curves.png``: the report
-  (:mod:`skelkit.evaluate.report`).
+  (:mod:`skelkit.evaluate.report`);
+* ``test_logits.npz``: the final epoch's per-sample test logits of the supervised protocols
+  (:mod:`skelkit.evaluate.logits`), for ``skelkit evaluate ensemble``.
 """
 
 from __future__ import annotations
@@ -92,6 +94,8 @@ def evaluate(
 
     console = console or Console(stderr=True)
     settings = get_registries().build("protocol", config["protocol"])
+    if callable(getattr(settings, "run", None)):
+        return evaluate_with_runner(settings, config, checkpoint, out, resume, console)
     env = ddp.detect()
     device = ddp.select_device(settings.device, env)
     check_precision(settings.precision, device)
@@ -139,6 +143,51 @@ def evaluate(
         return metrics
     finally:
         ddp.shutdown()
+
+
+def evaluate_with_runner(
+    protocol: Any,
+    config: dict[str, Any],
+    checkpoint: Path,
+    out: Path,
+    resume: bool,
+    console: Console,
+) -> dict[str, Any]:
+    """Run a plugin protocol that carries its own runner (an object with ``run(...)``).
+
+    The runner receives the checkpoint, the ``data`` section and the output folder, and
+    returns its metrics; skelkit writes ``config.yaml`` and ``metrics.json`` (with the
+    protocol, the checkpoint and where it was pretrained). Such protocols run in one
+    process and can not be resumed.
+    """
+    from skelkit.config import dump_config
+    from skelkit.evaluate.job import EvalFiles
+    from skelkit.train import distributed as ddp
+    from skelkit.train.checkpoint import load_checkpoint
+
+    files = EvalFiles(out)
+    if ddp.detect().enabled:
+        raise ConfigError(
+            f"protocol '{protocol.name}' runs in one process; start it without torchrun"
+        )
+    if resume:
+        raise ConfigError(
+            f"protocol '{protocol.name}' can not be resumed; run it again without --resume"
+        )
+    if files.metrics.exists():
+        raise ConfigError(f"{out} already holds an evaluation; choose another --out")
+    ckpt = load_checkpoint(checkpoint)
+    out.mkdir(parents=True, exist_ok=True)
+    files.config.write_text(dump_config(config), encoding="utf-8")
+    result = protocol.run(checkpoint=ckpt, data=dict(config["data"]), out=out, console=console)
+    metrics = {
+        "protocol": protocol.name,
+        "checkpoint": str(checkpoint),
+        "pretrained_on": pretrained_info(ckpt),
+        **result,
+    }
+    files.metrics.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    return metrics
 
 
 def _run_protocol(job: Any, settings: Any, saved: Mapping[str, Any] | None) -> list[dict[str, Any]]:

@@ -39,6 +39,8 @@ class SupervisedSettings:
         bn_eps: epsilon of the linear head's BatchNorm.
         label_smoothing: cross-entropy label smoothing.
         init: ``pretrained`` (the checkpoint's encoder) or ``scratch`` (random init).
+        encoder: attribute path of the evaluated encoder in the method (empty: the method's
+            downstream encoder; Skeleton2vec's student is ``encoder``).
         ratio: fraction of the training part used (semi-supervised subsets).
         runs: independent runs (semi: different subsets and seeds), reported as mean/std.
         clips: test clips averaged per sample (1: the test transform's centre crop).
@@ -67,6 +69,7 @@ class SupervisedSettings:
     bn_eps: float = 1e-6
     label_smoothing: float = 0.0
     init: str = "pretrained"
+    encoder: str = ""
     ratio: float = 1.0
     runs: int = 1
     clips: int = 1
@@ -123,12 +126,14 @@ class KnnSettings:
         k: neighbours that vote (ties go to the class of the nearest voter).
         batch_size: samples per feature-extraction batch (per rank).
         init: ``pretrained`` or ``scratch`` (the same encoder at random initialisation).
+        encoder: attribute path of the evaluated encoder (empty: the downstream encoder).
     """
 
     name: str = "knn"
     k: int = 1
     batch_size: int = 256
     init: str = "pretrained"
+    encoder: str = ""
     seed: int = 0
     device: str = "auto"
     precision: str = "fp32"
@@ -175,6 +180,7 @@ def linear_protocol(
     weight_decay: float = 0.0,
     bn_eps: float = 1e-6,
     init: str = "pretrained",
+    encoder: str = "",
     clips: int = 1,
     seed: int = 0,
     device: str = "auto",
@@ -200,6 +206,7 @@ def linear_protocol(
         weight_decay=weight_decay,
         bn_eps=bn_eps,
         init=init,
+        encoder=encoder,
         clips=clips,
         seed=seed,
         device=device,
@@ -223,6 +230,7 @@ def finetune_protocol(
     hidden: int = 2048,
     label_smoothing: float = 0.1,
     init: str = "pretrained",
+    encoder: str = "",
     clips: int = 1,
     seed: int = 0,
     device: str = "auto",
@@ -254,6 +262,7 @@ def semi_protocol(
     hidden: int = 2048,
     label_smoothing: float = 0.1,
     init: str = "pretrained",
+    encoder: str = "",
     clips: int = 1,
     seed: int = 0,
     device: str = "auto",
@@ -283,6 +292,7 @@ def transfer_protocol(
     hidden: int = 2048,
     label_smoothing: float = 0.1,
     init: str = "pretrained",
+    encoder: str = "",
     clips: int = 1,
     seed: int = 0,
     device: str = "auto",
@@ -299,6 +309,7 @@ def knn_protocol(
     k: int = 1,
     batch_size: int = 256,
     init: str = "pretrained",
+    encoder: str = "",
     seed: int = 0,
     device: str = "auto",
     precision: str = "fp32",
@@ -310,6 +321,7 @@ def knn_protocol(
         k=k,
         batch_size=batch_size,
         init=init,
+        encoder=encoder,
         seed=seed,
         device=device,
         precision=precision,

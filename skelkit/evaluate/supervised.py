@@ -31,6 +31,7 @@ from skelkit.evaluate.model import Classifier, build_classifier, load_eval_encod
 from skelkit.evaluate.optim import build_optimizer
 from skelkit.evaluate.settings import SupervisedSettings
 from skelkit.evaluate.testing import (
+    Predictions,
     evaluate_classifier,
     evaluate_on_features,
     frozen_test_features,
@@ -89,6 +90,7 @@ class SupervisedRun:
             init=settings.init,
             drop_path=settings.drop_path if settings.train_encoder else None,
             seed=self.seed,
+            which=settings.encoder or None,
         )
         sample = self.train[(0, 0)][0]
         self.model: Classifier = build_classifier(encoder, settings, data.num_classes, sample)
@@ -110,7 +112,8 @@ class SupervisedRun:
         self.best: dict[str, Any] | None = None
         self.last: dict[str, Any] | None = None
         self.cached: torch.Tensor | None = None
-        self.test_cache: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.test_cache: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self.predictions: Predictions | None = None
         self.cache_seconds = 0.0
 
     # -- state ---------------------------------------------------------------------------------
@@ -290,8 +293,16 @@ class SupervisedRun:
     def _evaluate_last(self) -> dict[str, Any]:
         return {"epoch": self.epoch, **self._test().as_dict()}
 
+    def final_predictions(self) -> Predictions:
+        """This rank's test predictions of the final epoch (tested again after a resume)."""
+        if self.predictions is None:
+            self._test()
+        assert self.predictions is not None
+        return self.predictions
+
     def _test(self) -> Summary:
-        """Test metrics of the current model (cached test features for a frozen encoder)."""
+        """Test metrics of the current model (cached test features for a frozen encoder);
+        keeps this rank's predictions in ``self.predictions``."""
         settings, job = self.settings, self.job
         frozen_features = (
             not settings.train_encoder and settings.clips == 1 and not is_random(job.test_transform)
@@ -306,8 +317,9 @@ class SupervisedRun:
                     settings.num_workers,
                     settings.precision,
                 )
-            return evaluate_on_features(self.model, *self.test_cache, job)
-        return evaluate_classifier(
+            summary, self.predictions = evaluate_on_features(self.model, *self.test_cache, job)
+            return summary
+        summary, self.predictions = evaluate_classifier(
             self.model,
             job,
             settings.clips,
@@ -316,12 +328,18 @@ class SupervisedRun:
             settings.num_workers,
             settings.precision,
         )
+        return summary
 
 
 def run_supervised(
     job: EvalJob, settings: SupervisedSettings, resume: Mapping[str, Any] | None
 ) -> list[dict[str, Any]]:
-    """Every run of ``settings``; continue from ``resume`` (a checkpoint) if given."""
+    """Every run of ``settings``; continue from ``resume`` (a checkpoint) if given.
+
+    The first run's final test logits are saved as ``test_logits.npz`` when it ends.
+    """
+    from skelkit.evaluate.logits import save_test_logits
+
     finished: list[dict[str, Any]] = list(resume.get("runs") or []) if resume else []
     for run in range(len(finished), settings.runs):
         current = SupervisedRun(job, settings, run)
@@ -329,6 +347,8 @@ def run_supervised(
         if resume is not None and resumable and int(resume.get("run", -1)) == run:
             current.restore(resume)
         finished.append(current.fit(finished))
+        if run == 0:
+            save_test_logits(job, current.final_predictions())
         if job.env.is_main:
             state = current.state(finished)
             state["run"] = run + 1

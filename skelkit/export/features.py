@@ -83,11 +83,13 @@ def embed_checkpoint(
     device: str = "auto",
     precision: str = "fp32",
     num_workers: int = 0,
+    encoder: str | None = None,
 ) -> EmbedResult:
     """Write the pooled features of ``data``'s ``split/part`` under ``checkpoint``'s encoder.
 
     ``device`` is ``auto``, ``cpu`` or ``cuda``; ``precision`` ``fp32``, ``bf16`` or ``fp16``
-    (autocast; features are stored as float32).
+    (autocast; features are stored as float32). ``encoder`` is the encoder's attribute path
+    in the method (default: its downstream encoder; Skeleton2vec's student is ``encoder``).
     """
     from skelkit.data.loader import SkeletonDataset, collate
     from skelkit.evaluate.data import CLIP_EPOCH
@@ -114,8 +116,8 @@ def embed_checkpoint(
     check_out_path(target)
     run_device = select_device(device, detect())
     check_precision(precision, run_device)
-    weights = downstream_path(ckpt)
-    encoder = load_encoder(ckpt, which=weights).to(run_device).eval()
+    weights = encoder or downstream_path(ckpt)
+    model = load_encoder(ckpt, which=weights).to(run_device).eval()
     notes = _recipe_warnings(ckpt, dataset.recipe, data)
     start = time.perf_counter()
     batches = DataLoader(
@@ -132,10 +134,10 @@ def embed_checkpoint(
         for batch in batches:
             x = batch["x"].to(run_device, non_blocking=True)
             with autocast_context(precision, run_device):
-                features = pooled(encoder, encoder(x))
+                features = pooled(model, model(x))
             rows.append(features.float().cpu().numpy())
             labels.append(batch["labels"].numpy())
-    dim = int(getattr(encoder, "feature_dim", rows[0].shape[1] if rows else 0))
+    dim = int(getattr(model, "feature_dim", rows[0].shape[1] if rows else 0))
     matrix = np.concatenate(rows) if rows else np.zeros((0, dim), np.float32)
     seconds = time.perf_counter() - start
     if fmt == "npy":

@@ -63,15 +63,18 @@ def export_checkpoint(
     *,
     frames: int | None = None,
     pooled: bool = True,
+    encoder: str | None = None,
 ) -> ExportResult:
     """Export the encoder of ``checkpoint`` to ``out`` in format ``fmt`` and verify it.
 
     The written file is run on a random batch of 3 (a batch size it was not traced with)
     and compared with the eager model; ``max_abs_diff`` is the largest difference.
+    ``encoder`` is the encoder's attribute path in the method (default: the downstream
+    encoder; Skeleton2vec's student is ``encoder``).
     """
     target = Path(out)
     exporter = build_exporter(fmt)
-    source = load_source(checkpoint, frames)
+    source = load_source(checkpoint, frames, which=encoder)
     check_out_path(target)
     module = ExportedEncoder(source.encoder, pooled=pooled).eval()
     shape = check_output(module, source)

@@ -15,11 +15,15 @@ from skelkit.export.model import ExportSource, encoder_frames
 METADATA_FORMAT = "1"
 
 
-def load_source(path: str | os.PathLike[str], frames: int | None = None) -> ExportSource:
+def load_source(
+    path: str | os.PathLike[str], frames: int | None = None, which: str | None = None
+) -> ExportSource:
     """The encoder of checkpoint ``path`` in eval mode, and the input length to export.
 
     The returned config has the test transform filled in (``mamp_test`` when the
-    checkpoint names none), as evaluation and ``skelkit embed`` use it.
+    checkpoint names none), as evaluation and ``skelkit embed`` use it. ``which`` is the
+    encoder's attribute path in the method (default: :func:`downstream_path`; Skeleton2vec's
+    student is ``encoder``).
 
     Raises:
         DataError: the file is missing, damaged, not a skelkit checkpoint, or its weights do
@@ -32,7 +36,7 @@ def load_source(path: str | os.PathLike[str], frames: int | None = None) -> Expo
     ckpt = load_checkpoint(path)
     config = with_default_transforms(ckpt["config"])
     check_has_encoder(ckpt, path)
-    path_in_method = downstream_path(ckpt)
+    path_in_method = which or downstream_path(ckpt)
     encoder = load_encoder(ckpt, which=path_in_method)
     return ExportSource(
         encoder=encoder,
