@@ -40,8 +40,8 @@ def normalize_tokens(tokens: Tensor, eps: float = 1e-6) -> Tensor:
 class TokenTarget(nn.Module):
     """Base of targets computed from the input's per-joint segments.
 
-    Subclasses implement :meth:`values`; the result is patchified and, if ``normalize``,
-    standardised per token.
+    :meth:`values` gives the per-frame values to predict (the coordinates unless a subclass
+    says otherwise); they are patchified and, if ``normalize``, standardised per token.
     """
 
     def __init__(self, normalize: bool = True, eps: float = 1e-6) -> None:
@@ -65,8 +65,12 @@ class TokenTarget(nn.Module):
         return self.segment_length * self.in_channels
 
     def values(self, seq: Tensor) -> Tensor:
-        """Per-frame values ``(B, C, T, V)`` whose segments are predicted."""
-        raise NotImplementedError
+        """Per-frame values ``(B, C, T, V)`` whose segments are predicted.
+
+        The coordinates themselves (the MAE target); subclasses predict a function of them
+        (MAMP's motion target overrides this with frame differences).
+        """
+        return seq
 
     def forward(self, seq: Tensor) -> Tensor:
         """Target ``(B, L, D_t)`` of the unmasked sequences ``seq (B, C, T, V)``."""
@@ -76,11 +80,7 @@ class TokenTarget(nn.Module):
 
 
 class CoordinateTarget(TokenTarget):
-    """The MAE target: the joint coordinates of every segment."""
-
-    def values(self, seq: Tensor) -> Tensor:
-        """The raw coordinates."""
-        return seq
+    """The MAE target: the joint coordinates of every segment (the base's ``values``)."""
 
 
 def build_coords_target(normalize: bool = True, eps: float = 1e-6) -> CoordinateTarget:
