@@ -415,3 +415,18 @@ def test_two_processes_give_the_metrics_of_one(setup: dict[str, Path], tmp_path:
     assert index == sorted(set(index))
     assert len(index) == 12
     assert top1 == pytest.approx(lin["final"]["top1"])
+
+
+def test_semi_and_transfer_are_finetune_with_their_own_defaults() -> None:
+    from skelkit.config import resolve_component_section
+    from skelkit.registry import get_registries
+
+    registries = get_registries()
+    finetune = resolve_component_section("protocol", {"name": "finetune"}, registries)
+    semi = resolve_component_section("protocol", {"name": "semi"}, registries)
+    transfer = resolve_component_section("protocol", {"name": "transfer"}, registries)
+    assert (finetune["ratio"], finetune["runs"]) == (1.0, 1)
+    assert (semi["ratio"], semi["runs"]) == (0.01, 5)
+    assert {k: v for k, v in transfer.items() if k != "name"} == {
+        k: v for k, v in finetune.items() if k != "name"
+    }

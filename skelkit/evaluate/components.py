@@ -23,7 +23,8 @@ def skelkit_protocols() -> Iterable[ProtocolSpec]:
     )
     yield ProtocolSpec(
         name="semi",
-        factory="skelkit.evaluate.settings:semi_protocol",
+        factory="skelkit.evaluate.settings:finetune_protocol",
+        defaults={"ratio": 0.01, "runs": 5},
         summary="finetune on a labelled subset (ratio 0.01 / 0.1), mean and std of 5 runs",
     )
     yield ProtocolSpec(
@@ -33,6 +34,6 @@ def skelkit_protocols() -> Iterable[ProtocolSpec]:
     )
     yield ProtocolSpec(
         name="transfer",
-        factory="skelkit.evaluate.settings:transfer_protocol",
+        factory="skelkit.evaluate.settings:finetune_protocol",
         summary="finetune an encoder pretrained on another dataset",
     )

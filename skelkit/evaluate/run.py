@@ -14,6 +14,7 @@ it, the test part is split between them and rank 0 writes the files:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 from rich.console import Console
 
 from skelkit.errors import ConfigError
+from skelkit.evaluate.settings import SupervisedSettings
 
 
 def _warn_about_origin(
@@ -94,6 +96,11 @@ def evaluate(
 
     console = console or Console(stderr=True)
     settings = get_registries().build("protocol", config["protocol"])
+    if isinstance(settings, SupervisedSettings):
+        # Several protocols share one factory (finetune, semi, transfer): name the settings
+        # after the protocol the user chose, for the reports.
+        chosen = str(config["protocol"]["name"]).rpartition(":")[2]
+        settings = dataclasses.replace(settings, name=chosen)
     if callable(getattr(settings, "run", None)):
         return evaluate_with_runner(settings, config, checkpoint, out, resume, console)
     env = ddp.detect()

@@ -229,6 +229,8 @@ def finetune_protocol(
     dropout: float = 0.3,
     hidden: int = 2048,
     label_smoothing: float = 0.1,
+    ratio: float = 1.0,
+    runs: int = 1,
     init: str = "pretrained",
     encoder: str = "",
     clips: int = 1,
@@ -242,67 +244,20 @@ def finetune_protocol(
     joints x width flattened, mean over persons, Linear 2048, BatchNorm, ReLU, Linear),
     AdamW lr 3e-4 cosine to 1e-5 after 5 warmup epochs, weight decay 0.05, layer-wise lr
     decay 0.8, drop path 0.3, label smoothing 0.1, batch 48, 100 epochs.
-    ``init=scratch`` trains the same network from random initialisation."""
-    return _finetune_like("finetune", 1.0, 1, **_locals_without_self(locals()))
+    ``init=scratch`` trains the same network from random initialisation.
 
-
-def semi_protocol(
-    ratio: float = 0.01,
-    runs: int = 5,
-    epochs: int = 100,
-    batch_size: int = 48,
-    lr: float = 3e-4,
-    min_lr: float = 1e-5,
-    warmup_epochs: float = 5.0,
-    betas: tuple[float, float] = (0.9, 0.999),
-    weight_decay: float = 0.05,
-    layer_decay: float = 0.8,
-    drop_path: float = 0.3,
-    dropout: float = 0.3,
-    hidden: int = 2048,
-    label_smoothing: float = 0.1,
-    init: str = "pretrained",
-    encoder: str = "",
-    clips: int = 1,
-    seed: int = 0,
-    device: str = "auto",
-    precision: str = "fp32",
-    num_workers: int = 2,
-    eval_batch_size: int = 256,
-) -> SupervisedSettings:
-    """Semi-supervised (MAMP ``semi_*``): ``finetune`` on a uniformly drawn ``ratio`` of the
-    training part (1% or 10%). Run ``r`` draws its subset and seeds from ``(seed, r)``, the
-    same on every rank; ``runs`` runs are reported as mean and standard deviation."""
-    values = _locals_without_self(locals())
-    ratio_, runs_ = values.pop("ratio"), values.pop("runs")
-    return _finetune_like("semi", ratio_, runs_, **values)
-
-
-def transfer_protocol(
-    epochs: int = 100,
-    batch_size: int = 48,
-    lr: float = 3e-4,
-    min_lr: float = 1e-5,
-    warmup_epochs: float = 5.0,
-    betas: tuple[float, float] = (0.9, 0.999),
-    weight_decay: float = 0.05,
-    layer_decay: float = 0.8,
-    drop_path: float = 0.3,
-    dropout: float = 0.3,
-    hidden: int = 2048,
-    label_smoothing: float = 0.1,
-    init: str = "pretrained",
-    encoder: str = "",
-    clips: int = 1,
-    seed: int = 0,
-    device: str = "auto",
-    precision: str = "fp32",
-    num_workers: int = 2,
-    eval_batch_size: int = 256,
-) -> SupervisedSettings:
-    """Transfer (MAMP ``script_transfer``): ``finetune`` on another dataset than the one the
-    checkpoint was pretrained on (e.g. NTU-120 -> PKU-MMD II); the report records both."""
-    return _finetune_like("transfer", 1.0, 1, **_locals_without_self(locals()))
+    The protocols ``semi`` and ``transfer`` are this factory with other defaults
+    (``skelkit.evaluate.components``): ``semi`` trains on a uniformly drawn ``ratio`` of
+    the training part (run ``r`` draws its subset and seeds from ``(seed, r)``, the same on
+    every rank) and reports ``runs`` runs as mean and standard deviation; ``transfer``
+    fine-tunes on another dataset than the checkpoint was pretrained on."""
+    return SupervisedSettings(
+        name="finetune",
+        train_encoder=True,
+        head="mlp",
+        optimizer="adamw",
+        **_locals_without_self(locals()),
+    )
 
 
 def knn_protocol(
@@ -331,15 +286,3 @@ def knn_protocol(
 
 def _locals_without_self(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if not k.startswith("_")}
-
-
-def _finetune_like(name: str, ratio: float, runs: int, **values: Any) -> SupervisedSettings:
-    return SupervisedSettings(
-        name=name,
-        train_encoder=True,
-        head="mlp",
-        optimizer="adamw",
-        ratio=ratio,
-        runs=runs,
-        **values,
-    )
