@@ -238,7 +238,25 @@ class SkeletonTransformer(nn.Module):
 
     ``forward(x (N, C, T, V, M)) -> (N, M, T', V, D)``; :meth:`pool` averages that to
     ``(N, D)``. The masked method uses :meth:`embed` and :meth:`encode_tokens` to run the
-    blocks over the kept tokens only.
+    blocks over the kept tokens only. The defaults are the MAMP encoder.
+
+    Args:
+        num_frames: input window ``T`` (120 MAMP, 90 Skeleton2vec).
+        num_joints: joints ``V`` per frame.
+        in_channels: coordinates per joint.
+        segment_length: frames per token (4 MAMP, 3 Skeleton2vec).
+        dim: token width.
+        depth: number of blocks.
+        num_heads: attention heads.
+        mlp_ratio: MLP hidden width / ``dim``.
+        qkv_bias: bias on the q/k/v projections.
+        fused_qkv: one ``qkv`` Linear (MAMP) or separate ``q``/``k``/``v`` (Skeleton2vec).
+        norm_eps: LayerNorm epsilon (1e-5 MAMP, 1e-6 Skeleton2vec).
+        layer_scale: LayerScale init value; 0 disables it (MAMP), 1e-4 Skeleton2vec.
+        drop: dropout after the MLP and the attention projection.
+        attn_drop: dropout on the attention weights.
+        drop_path: stochastic-depth rate of the last block (linear from 0).
+        init: ``xavier`` (MAMP) or ``trunc_normal`` (Skeleton2vec).
     """
 
     def __init__(
@@ -261,6 +279,15 @@ class SkeletonTransformer(nn.Module):
         init: str = "xavier",
     ) -> None:
         super().__init__()
+        for key, value in (("dim", dim), ("depth", depth), ("num_heads", num_heads)):
+            if value < 1:
+                raise ConfigError(f"encoder.{key} must be >= 1, got {value}")
+        if dim % num_heads:
+            raise ConfigError(
+                f"encoder.dim={dim} must be divisible by encoder.num_heads={num_heads}"
+            )
+        if not math.isfinite(mlp_ratio) or mlp_ratio <= 0:
+            raise ConfigError(f"encoder.mlp_ratio must be > 0, got {mlp_ratio}")
         if segment_length < 1 or num_frames % segment_length:
             raise ConfigError(
                 f"encoder.num_frames={num_frames} must be a multiple of "
@@ -342,66 +369,5 @@ class SkeletonTransformer(nn.Module):
         return features.mean(dim=(1, 2, 3))
 
 
-def build_transformer(
-    num_frames: int = 120,
-    num_joints: int = 25,
-    in_channels: int = 3,
-    segment_length: int = 4,
-    dim: int = 256,
-    depth: int = 8,
-    num_heads: int = 8,
-    mlp_ratio: float = 4.0,
-    qkv_bias: bool = True,
-    fused_qkv: bool = True,
-    norm_eps: float = 1e-5,
-    layer_scale: float = 0.0,
-    drop: float = 0.0,
-    attn_drop: float = 0.0,
-    drop_path: float = 0.0,
-    init: str = "xavier",
-) -> SkeletonTransformer:
-    """Factory of the ``transformer`` encoder (defaults: the MAMP encoder).
-
-    Args:
-        num_frames: input window ``T`` (120 MAMP, 90 Skeleton2vec).
-        num_joints: joints ``V`` per frame.
-        in_channels: coordinates per joint.
-        segment_length: frames per token (4 MAMP, 3 Skeleton2vec).
-        dim: token width.
-        depth: number of blocks.
-        num_heads: attention heads.
-        mlp_ratio: MLP hidden width / ``dim``.
-        qkv_bias: bias on the q/k/v projections.
-        fused_qkv: one ``qkv`` Linear (MAMP) or separate ``q``/``k``/``v`` (Skeleton2vec).
-        norm_eps: LayerNorm epsilon (1e-5 MAMP, 1e-6 Skeleton2vec).
-        layer_scale: LayerScale init value; 0 disables it (MAMP), 1e-4 Skeleton2vec.
-        drop: dropout after the MLP and the attention projection.
-        attn_drop: dropout on the attention weights.
-        drop_path: stochastic-depth rate of the last block (linear from 0).
-        init: ``xavier`` (MAMP) or ``trunc_normal`` (Skeleton2vec).
-    """
-    for key, value in (("dim", dim), ("depth", depth), ("num_heads", num_heads)):
-        if value < 1:
-            raise ConfigError(f"encoder.{key} must be >= 1, got {value}")
-    if dim % num_heads:
-        raise ConfigError(f"encoder.dim={dim} must be divisible by encoder.num_heads={num_heads}")
-    if not math.isfinite(mlp_ratio) or mlp_ratio <= 0:
-        raise ConfigError(f"encoder.mlp_ratio must be > 0, got {mlp_ratio}")
-    return SkeletonTransformer(
-        num_frames=num_frames,
-        num_joints=num_joints,
-        in_channels=in_channels,
-        segment_length=segment_length,
-        dim=dim,
-        depth=depth,
-        num_heads=num_heads,
-        mlp_ratio=mlp_ratio,
-        qkv_bias=qkv_bias,
-        fused_qkv=fused_qkv,
-        norm_eps=norm_eps,
-        layer_scale=layer_scale,
-        drop=drop,
-        attn_drop=attn_drop,
-        drop_path=drop_path,
-        init=init,
-    )
+#: Factory of the ``transformer`` encoder (its config keys are the class's parameters).
+build_transformer = SkeletonTransformer
