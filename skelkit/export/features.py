@@ -4,7 +4,7 @@ Every sample of ``split/part`` goes through the checkpoint's deterministic test 
 and the encoder; the feature is the encoder output averaged over persons, time and joints
 (or the encoder's own pooled output, PCM3's GRU), exactly what the linear probe and kNN
 read. The encoder is the one the method exposes for evaluation (its ``encoder``, or e.g.
-Skeleton2vec's EMA teacher, see :func:`skelkit.export.source.downstream_path`). Rows follow
+Skeleton2vec's EMA teacher, see :func:`skelkit.train.checkpoint.load_encoder`). Rows follow
 the order of the split's index array in the store.
 
 Output by suffix:
@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader
 import skelkit
 from skelkit.errors import ConfigError
 from skelkit.export.base import atomic_output
-from skelkit.export.source import check_has_encoder, check_out_path, downstream_path
+from skelkit.export.source import check_has_encoder, check_out_path
 
 #: Output suffixes and their format.
 SUFFIXES = {".h5": "hdf5", ".hdf5": "hdf5", ".npy": "npy"}
@@ -94,7 +94,7 @@ def embed_checkpoint(
     from skelkit.data.loader import SkeletonDataset, collate
     from skelkit.evaluate.data import CLIP_EPOCH
     from skelkit.evaluate.model import pooled
-    from skelkit.train.checkpoint import load_checkpoint, load_encoder
+    from skelkit.train.checkpoint import load_checkpoint, load_encoder_at
     from skelkit.train.data import build_transform, with_default_transforms
     from skelkit.train.distributed import detect, select_device
     from skelkit.train.loop import check_precision
@@ -116,8 +116,8 @@ def embed_checkpoint(
     check_out_path(target)
     run_device = select_device(device, detect())
     check_precision(precision, run_device)
-    weights = encoder or downstream_path(ckpt)
-    model = load_encoder(ckpt, which=weights).to(run_device).eval()
+    loaded, weights = load_encoder_at(ckpt, encoder or None)
+    model = loaded.to(run_device).eval()
     notes = _recipe_warnings(ckpt, dataset.recipe, data)
     start = time.perf_counter()
     batches = DataLoader(

@@ -22,22 +22,21 @@ def load_source(
 
     The returned config has the test transform filled in (``mamp_test`` when the
     checkpoint names none), as evaluation and ``skelkit embed`` use it. ``which`` is the
-    encoder's attribute path in the method (default: :func:`downstream_path`; Skeleton2vec's
-    student is ``encoder``).
+    encoder's attribute path in the method (default: the method's downstream encoder, see
+    :func:`skelkit.train.checkpoint.load_encoder`; Skeleton2vec's student is ``encoder``).
 
     Raises:
         DataError: the file is missing, damaged, not a skelkit checkpoint, or its weights do
             not fit the encoder its config describes (e.g. a checkpoint of another method).
         PluginError: the method or encoder it names is not installed.
     """
-    from skelkit.train.checkpoint import load_checkpoint, load_encoder
+    from skelkit.train.checkpoint import load_checkpoint, load_encoder_at
     from skelkit.train.data import with_default_transforms
 
     ckpt = load_checkpoint(path)
     config = with_default_transforms(ckpt["config"])
     check_has_encoder(ckpt, path)
-    path_in_method = which or downstream_path(ckpt)
-    encoder = load_encoder(ckpt, which=path_in_method)
+    encoder, path_in_method = load_encoder_at(ckpt, which)
     return ExportSource(
         encoder=encoder,
         location=path_in_method,
@@ -58,17 +57,6 @@ def check_has_encoder(ckpt: dict[str, Any], path: str | os.PathLike[str]) -> Non
         else "only checkpoints of methods with an encoder can be used"
     )
     raise DataError(f"checkpoint '{path}' has no 'encoder' section in its config: {hint}.")
-
-
-def downstream_path(ckpt: dict[str, Any]) -> str:
-    """Attribute path (in the method) of the encoder that evaluation and export use.
-
-    The method's ``downstream_encoder`` (Skeleton2vec: its EMA teacher, ``target.teacher``),
-    else ``encoder`` — the same choice :func:`skelkit.train.checkpoint.load_encoder` makes.
-    """
-    from skelkit.methods.build import build_method
-
-    return str(getattr(build_method(ckpt["config"]), "downstream_encoder", "encoder"))
 
 
 def export_metadata(

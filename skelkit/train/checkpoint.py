@@ -140,6 +140,13 @@ def load_encoder(
     ``which`` defaults to the method's ``downstream_encoder`` (Skeleton2vec: its EMA
     teacher, ``target.teacher``), else ``encoder``. The returned encoder is trainable.
     """
+    return load_encoder_at(path_or_ckpt, which)[0]
+
+
+def load_encoder_at(
+    path_or_ckpt: str | os.PathLike[str] | Mapping[str, Any], which: str | None = None
+) -> tuple[nn.Module, str]:
+    """:func:`load_encoder`, also returning the attribute path the encoder was loaded from."""
     from skelkit.methods.build import build_method
 
     ckpt = _as_checkpoint(path_or_ckpt)
@@ -165,7 +172,7 @@ def load_encoder(
         )
     encoder.load_state_dict(state)
     encoder.requires_grad_(True)
-    return encoder.eval()
+    return encoder.eval(), which
 
 
 def _as_checkpoint(path_or_ckpt: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str, Any]:
