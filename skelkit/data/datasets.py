@@ -83,11 +83,15 @@ class RawSource:
         name: the sample name (NTU) or the video name (PKU-MMD).
         paths: the files to read (NTU: the skeleton file; PKU: skeleton file, label file).
         meta: what is known before reading (PKU: the video's part in every split).
+        contents: the bytes of ``paths`` when the caller has read them already
+            (preprocessing does, for the raw fingerprint); readers use them instead of
+            reading the files again. Empty: read the files.
     """
 
     name: str
     paths: tuple[Path, ...]
     meta: Mapping[str, Any] = field(default_factory=dict)
+    contents: tuple[bytes, ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True, eq=False)
@@ -271,7 +275,8 @@ class NtuDataset(DatasetInfo):
         from skelkit.data.ntu_format import parse_ntu_name, read_skeleton_file
 
         path = source.paths[0]
-        skeleton = read_skeleton_file(path)
+        data = source.contents[0] if source.contents else None
+        skeleton = read_skeleton_file(path, data=data)
         fields = parse_ntu_name(skeleton.name, str(path))
         meta = {
             "setup": fields.setup,

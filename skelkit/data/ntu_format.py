@@ -30,12 +30,14 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
+from skelkit.data.compiled import ntu_scanner
 from skelkit.data.fast_parse import Blocks, parse_blocks
 from skelkit.errors import DataError
 
@@ -196,23 +198,151 @@ class SkeletonBody:
         return cls(body_text, joints, tracking, info if info is not None else BodyInfo())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
+class BodyBlocks:
+    """Every body of a file in file order, as arrays: what the recipes read.
+
+    Attributes:
+        body_counts: int64 ``(frames,)``: the bodies of every recorded frame (0 when empty).
+        ids: the distinct bodyIDs (text), in order of first appearance.
+        codes: int64 ``(bodies,)``: the index in ``ids`` of every body's bodyID.
+        xyz: float64 ``(bodies, 25, 3)``: camera-space joint positions.
+        joint_tracking: int8 ``(bodies, 25)``.
+        info: int64 ``(bodies, 7)``: clipedEdges, handLeftConfidence, handLeftState,
+            handRightConfidence, handRightState, isResticted, trackingState.
+        lean: float64 ``(bodies, 2)``: leanX, leanY.
+        all_columns: returns float64 ``(bodies, 25, 11)``, every float field of the joint
+            lines (:data:`JOINT_COLUMNS`); the compiled reader checks those fields but
+            converts them only when they are asked for.
+    """
+
+    body_counts: np.ndarray
+    ids: list[str]
+    codes: np.ndarray
+    xyz: np.ndarray
+    joint_tracking: np.ndarray
+    info: np.ndarray
+    lean: np.ndarray
+    all_columns: Callable[[], np.ndarray] = field(repr=False)
+
+    @property
+    def body_ids(self) -> list[str]:
+        """The bodyID text of every body."""
+        return [self.ids[code] for code in self.codes.tolist()]
+
+    @cached_property
+    def joints(self) -> np.ndarray:
+        """float64 ``(bodies, 25, 11)``: every float field of the joint lines."""
+        return self.all_columns()
+
+    def frame_of_body(self) -> np.ndarray:
+        """int64 ``(bodies,)``: the recorded frame of every body."""
+        return np.repeat(np.arange(self.body_counts.size), self.body_counts)
+
+    @classmethod
+    def from_frames(cls, frames: Sequence[Sequence[SkeletonBody]]) -> BodyBlocks:
+        """Stack the bodies of ``frames`` (one sequence of bodies per recorded frame)."""
+        bodies = [body for frame in frames for body in frame]
+        joints = np.zeros((len(bodies), NUM_JOINTS, len(JOINT_COLUMNS)), dtype=np.float64)
+        tracking = np.zeros((len(bodies), NUM_JOINTS), dtype=np.int8)
+        info = np.zeros((len(bodies), 7), dtype=np.int64)
+        lean = np.zeros((len(bodies), 2), dtype=np.float64)
+        for i, body in enumerate(bodies):
+            joints[i] = body.joints
+            tracking[i] = body.joint_tracking
+            b = body.info
+            info[i] = (
+                b.clipped_edges,
+                b.hand_left_confidence,
+                b.hand_left_state,
+                b.hand_right_confidence,
+                b.hand_right_state,
+                b.is_restricted,
+                b.tracking_state,
+            )
+            lean[i] = (b.lean_x, b.lean_y)
+        counts = np.array([len(frame) for frame in frames], dtype=np.int64)
+        ids, codes = id_codes([body.body_id for body in bodies])
+        return cls(counts, ids, codes, joints[:, :, 0:3], tracking, info, lean, lambda: joints)
+
+    def to_frames(self) -> list[list[SkeletonBody]]:
+        """The bodies as :class:`SkeletonBody` objects, one list per recorded frame."""
+        joints = self.joints
+        infos = [
+            BodyInfo(a, b, c, d, e, f, lean_x, lean_y, state)
+            for (a, b, c, d, e, f, state), (lean_x, lean_y) in zip(
+                self.info.tolist(), self.lean.tolist(), strict=True
+            )
+        ]
+        bodies = [
+            SkeletonBody(body_id, joints[i], self.joint_tracking[i], info)
+            for i, (body_id, info) in enumerate(zip(self.body_ids, infos, strict=True))
+        ]
+        frames: list[list[SkeletonBody]] = []
+        first = 0
+        for count in self.body_counts.tolist():
+            frames.append(bodies[first : first + count])
+            first += count
+        return frames
+
+
+def id_codes(body_ids: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """The distinct ``body_ids`` in order of first appearance, and the index of each."""
+    index: dict[str, int] = {}
+    codes = [index.setdefault(body_id, len(index)) for body_id in body_ids]
+    return list(index), np.array(codes, dtype=np.int64)
+
+
 class SkeletonFile:
     """A parsed ``.skeleton`` file.
+
+    Built from its frames (``SkeletonFile(name, frames)``) or, by the readers, from its
+    :class:`BodyBlocks`; each view is made from the other when first used.
 
     Attributes:
         name: the sample name (file name without ``.skeleton``).
         frames: one list of bodies per recorded frame, in file order (empty lists for frames
             without a body); ``len(frames)`` equals the frame count on line 1.
+        blocks: the same bodies as arrays.
     """
 
-    name: str
-    frames: list[list[SkeletonBody]]
+    def __init__(
+        self,
+        name: str,
+        frames: Sequence[Sequence[SkeletonBody]] | None = None,
+        *,
+        blocks: BodyBlocks | None = None,
+    ) -> None:
+        if (frames is None) == (blocks is None):
+            raise TypeError("SkeletonFile needs either frames or blocks")
+        self.name = name
+        self._frames = None if frames is None else [list(frame) for frame in frames]
+        self._blocks = blocks
+
+    @property
+    def frames(self) -> list[list[SkeletonBody]]:
+        """One list of bodies per recorded frame."""
+        if self._frames is None:
+            assert self._blocks is not None
+            self._frames = self._blocks.to_frames()
+        return self._frames
+
+    @property
+    def blocks(self) -> BodyBlocks:
+        """Every body as arrays (see :class:`BodyBlocks`)."""
+        if self._blocks is None:
+            self._blocks = BodyBlocks.from_frames(self.frames)
+        return self._blocks
 
     @property
     def num_frames(self) -> int:
         """The recorded frame count, including frames with no body."""
+        if self._blocks is not None:
+            return int(self._blocks.body_counts.size)
         return len(self.frames)
+
+    def __repr__(self) -> str:
+        return f"SkeletonFile({self.name!r}, {self.num_frames} frames)"
 
 
 class _Lines:
@@ -348,18 +478,97 @@ def _convert_joint_blocks(lines: _Lines, starts: list[int]) -> np.ndarray:
 
 def parse_skeleton_text(text: str, path: str | Path, *, check_name: bool = True) -> SkeletonFile:
     """Parse the text of a ``.skeleton`` file; ``path`` is used for the name and messages."""
+    path = Path(path)
+    name = _sample_name(path, check_name)
     try:
         data = text.encode("ascii")
     except UnicodeEncodeError:
-        data = None
-    return _parse(text, data, Path(path), check_name)
+        return _parse(text, None, path, name)
+    return _parse_bytes(data, path, name, text)
 
 
-def _parse(text: str, data: bytes | None, path: Path, check_name: bool) -> SkeletonFile:
-    """Parse with the vectorised reader, or line by line where it declines (see fast_parse)."""
+def read_skeleton_file(
+    path: str | Path, *, check_name: bool = True, data: bytes | None = None
+) -> SkeletonFile:
+    """Read and validate one NTU ``.skeleton`` file.
+
+    Accepts LF and CRLF line endings and surrounding whitespace. ``data``: the file's bytes
+    when the caller has read them already (``path`` then only names the sample).
+
+    Raises:
+        DataError: the file can not be read, is empty or truncated, a count or field is not a
+            number, a joint count is not 25, a body count does not match the lines that follow,
+            a coordinate is NaN/inf, or (with ``check_name``) the name is not
+            ``SsssCcccPpppRrrrAaaa``. The message names the file and line.
+    """
+    path = Path(path)
+    name = _sample_name(path, check_name)
+    if data is None:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise DataError(f"{path}: can not read the skeleton file ({exc.strerror})") from None
+    return _parse_bytes(data, path, name)
+
+
+def _sample_name(path: Path, check_name: bool) -> str:
     name = path.name[: -len(SUFFIX)] if path.name.endswith(SUFFIX) else path.name
     if check_name:
         parse_ntu_name(name, str(path))
+    return name
+
+
+def _parse_bytes(raw: bytes, path: Path, name: str, text: str | None = None) -> SkeletonFile:
+    """The compiled reader where it reads the file, else the Python readers."""
+    blocks = compiled_scan(raw)
+    if blocks is not None:
+        return SkeletonFile(name, blocks=blocks)
+    if text is None:
+        try:
+            text = raw.decode("ascii")
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].count(b"\n") + 1
+            raise DataError(f"{path}:{line}: not a text skeleton file (non-ASCII byte)") from None
+    return _parse(text, raw, path, name)
+
+
+def compiled_scan(raw: bytes) -> BodyBlocks | None:
+    """The file read by the compiled reader, or ``None`` (no reader, or it declines).
+
+    The reader converts x y z and checks the other joint fields; :attr:`BodyBlocks.joints`
+    converts them on first use.
+    """
+    scanner = ntu_scanner()
+    if scanner is None:
+        return None
+    scanned = scanner.scan(raw)
+    if scanned is None:
+        return None
+    counts, ids, codes, info, lean, xyz, tracking = scanned
+    bodies = len(codes) // 8
+
+    def all_columns() -> np.ndarray:
+        full = scanner.scan(raw, True)
+        if full is not None:
+            return np.frombuffer(full[5]).reshape(bodies, NUM_JOINTS, len(JOINT_COLUMNS))
+        blocks = parse_blocks(raw)  # not reached: both passes accept the same files
+        assert blocks is not None
+        return np.ascontiguousarray(blocks.joints[:, :, :11])
+
+    return BodyBlocks(
+        np.frombuffer(counts, dtype=np.int64),
+        ids,
+        np.frombuffer(codes, dtype=np.int64),
+        np.frombuffer(xyz).reshape(bodies, NUM_JOINTS, 3),
+        np.frombuffer(tracking, dtype=np.int8).reshape(bodies, NUM_JOINTS),
+        np.frombuffer(info, dtype=np.int64).reshape(bodies, 7),
+        np.frombuffer(lean).reshape(bodies, 2),
+        all_columns,
+    )
+
+
+def _parse(text: str, data: bytes | None, path: Path, name: str) -> SkeletonFile:
+    """Parse with the vectorised reader, or line by line where it declines (see fast_parse)."""
     if not text or text.isspace():
         raise DataError(f"{path}:1: the file is empty; {_FIX}")
     blocks = parse_blocks(data) if data is not None else None
@@ -377,23 +586,20 @@ def _from_blocks(name: str, blocks: Blocks) -> SkeletonFile | None:
     ):
         return None
     joints = np.ascontiguousarray(values[:, :, :11])
+    counts = np.asarray(blocks.body_counts, dtype=np.int64)
     tracking = tracking_values.astype(np.int8)
-    infos = [
-        BodyInfo(a, b, c, d, e, f, lean_x, lean_y, state)
-        for (a, b, c, d, e, f, state), (lean_x, lean_y) in zip(
-            blocks.info_ints.tolist(), blocks.lean.tolist(), strict=True
-        )
-    ]
-    bodies = [
-        SkeletonBody(body_id, joints[i], tracking[i], info)
-        for i, (body_id, info) in enumerate(zip(blocks.body_ids, infos, strict=True))
-    ]
-    frames: list[list[SkeletonBody]] = []
-    first = 0
-    for count in blocks.body_counts:
-        frames.append(bodies[first : first + count])
-        first += count
-    return SkeletonFile(name, frames)
+    ids, codes = id_codes(blocks.body_ids)
+    arrays = BodyBlocks(
+        counts,
+        ids,
+        codes,
+        joints[:, :, 0:3],
+        tracking,
+        blocks.info_ints,
+        blocks.lean,
+        lambda: joints,
+    )
+    return SkeletonFile(name, blocks=arrays)
 
 
 def _parse_lines(text: str, path: Path, name: str) -> SkeletonFile:
@@ -429,30 +635,6 @@ def _parse_lines(text: str, path: Path, name: str) -> SkeletonFile:
             block += 1
         frames.append(frame_bodies)
     return SkeletonFile(name, frames)
-
-
-def read_skeleton_file(path: str | Path, *, check_name: bool = True) -> SkeletonFile:
-    """Read and validate one NTU ``.skeleton`` file.
-
-    Accepts LF and CRLF line endings and surrounding whitespace.
-
-    Raises:
-        DataError: the file can not be read, is empty or truncated, a count or field is not a
-            number, a joint count is not 25, a body count does not match the lines that follow,
-            a coordinate is NaN/inf, or (with ``check_name``) the name is not
-            ``SsssCcccPpppRrrrAaaa``. The message names the file and line.
-    """
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"{path}: can not read the skeleton file ({exc.strerror})") from None
-    try:
-        text = raw.decode("ascii")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(f"{path}:{line}: not a text skeleton file (non-ASCII byte)") from None
-    return _parse(text, raw, path, check_name)
 
 
 def _format_float(value: float, digits: int | None) -> str:

@@ -20,15 +20,17 @@ import hashlib
 import os
 import signal
 import time
+import zlib
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from skelkit.data.datasets import RawSource
 from skelkit.data.settings import default_store_path
 from skelkit.data.store import SkippedSample, StoreWriter
 from skelkit.errors import ConfigError, DataError
@@ -166,20 +168,27 @@ def _init_worker(dataset: Any, recipe: Any) -> None:
     _WORKER = (dataset, recipe)
 
 
-def _source_digest(source: Any) -> str:
-    digest = hashlib.sha256()
-    for path in getattr(source, "paths", ()):
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
+def content_digest(contents: Sequence[bytes]) -> str:
+    """The digest of a source's files for the store's ``raw_fingerprint``: size and CRC-32
+    of each (a checksum that detects changed files at memory speed, not a secure hash)."""
+    return ",".join(f"{len(data)}:{zlib.crc32(data):08x}" for data in contents)
+
+
+def _read_contents(source: Any) -> tuple[Any, tuple[bytes, ...]]:
+    """The bytes of a source's files, read once for the digest and for the dataset's reader
+    (a :class:`RawSource` comes back carrying them)."""
+    contents = tuple(Path(path).read_bytes() for path in getattr(source, "paths", ()))
+    if isinstance(source, RawSource) and contents:
+        source = replace(source, contents=contents)
+    return source, contents
 
 
 def _process_source(dataset: Any, recipe: Any, source: Any) -> _SourceResult:
     name = str(getattr(source, "name", source))
     where = str(source.paths[0]) if getattr(source, "paths", ()) else name
     try:
-        digest = _source_digest(source)
+        source, contents = _read_contents(source)
+        digest = content_digest(contents)
         raw_samples = dataset.read(source)
     except DataError as err:
         return _SourceResult(name, "", [], [SkippedSample(where, str(err))], [])

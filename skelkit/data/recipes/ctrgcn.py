@@ -34,7 +34,7 @@ instance, which MAMP drops by design, raises :class:`~skelkit.data.recipes.Skipp
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -53,49 +53,40 @@ _WIDTH = 75  # one actor: 25 joints x xyz
 
 @dataclass
 class _Body:
-    """One bodyID's stacked frames (step 1)."""
+    """One bodyID's stacked frames (step 1): rows ``start .. start + count - 1``."""
 
-    blocks: list[np.ndarray]
-    interval: list[int]
-    joints: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.float32))
+    start: int
+    count: int
+    joints: np.ndarray  # float32 (count * 25, 3)
     motion: Any = None
 
     @property
-    def start(self) -> int:
-        return self.interval[0]
-
-    @property
     def end(self) -> int:
-        return self.interval[-1]
+        return self.start + self.count - 1
 
 
 def collect_bodies(skeleton: SkeletonFile) -> tuple[dict[str, _Body], int]:
     """Step 1: bodies by ID (first-appearance order) and the number of non-empty frames."""
-    bodies: dict[str, _Body] = {}
-    valid = -1
-    for frame in skeleton.frames:
-        if not frame:
-            continue
-        valid += 1
-        for body in frame:
-            xyz = body.xyz.astype(np.float32)
-            entry = bodies.get(body.body_id)
-            if entry is None:
-                bodies[body.body_id] = _Body([xyz], [valid])
-            else:
-                entry.blocks.append(xyz)
-                entry.interval.append(entry.interval[-1] + 1)
-    if valid < 0:
+    blocks = skeleton.blocks
+    nonempty = blocks.body_counts > 0
+    num_valid = int(np.count_nonzero(nonempty))
+    if num_valid == 0:
         raise UnusableSample(
             f"{skeleton.name}: no frame has a body (the reference pipeline stops on it)"
         )
-    for entry in bodies.values():
-        entry.joints = np.vstack(entry.blocks)
-        entry.blocks = []
-    if len(bodies) > 1:
-        for entry in bodies.values():
-            entry.motion = np.sum(np.var(entry.joints, axis=0))
-    return bodies, valid + 1
+    xyz = blocks.xyz.astype(np.float32)
+    if len(blocks.ids) == 1:  # one bodyID (most samples): it starts at the first non-empty frame
+        return {blocks.ids[0]: _Body(0, len(xyz), xyz.reshape(-1, 3))}, num_valid
+    # the row of every body: its frame's index among the non-empty frames
+    rows = (np.cumsum(nonempty) - 1)[blocks.frame_of_body()]
+    bodies: dict[str, _Body] = {}
+    for code, body_id in enumerate(blocks.ids):
+        indices = np.flatnonzero(blocks.codes == code)
+        joints = xyz[indices].reshape(-1, 3)
+        # a body that vanishes and returns counts as contiguous from its first frame
+        bodies[body_id] = _Body(int(rows[indices[0]]), len(indices), joints)
+        bodies[body_id].motion = np.sum(np.var(joints, axis=0))
+    return bodies, num_valid
 
 
 def _valid_spread_frames(joints: np.ndarray) -> np.ndarray:
@@ -109,14 +100,14 @@ def _valid_spread_frames(joints: np.ndarray) -> np.ndarray:
 
 def denoise(bodies: dict[str, _Body]) -> list[tuple[str, _Body]]:
     """Step 2 filters (length, spread) and the motion order, for two or more bodyIDs."""
-    kept = {body_id: b for body_id, b in bodies.items() if len(b.interval) > NOISE_LEN_THRES}
+    kept = {body_id: b for body_id, b in bodies.items() if b.count > NOISE_LEN_THRES}
     if len(kept) <= 1:
         return list(kept.items())
     for body_id, body in list(kept.items()):
         if len(kept) == 1:
             break
         valid = _valid_spread_frames(body.joints)
-        num_frames = len(body.interval)
+        num_frames = body.count
         num_noise = num_frames - int(valid.sum())
         if num_noise == 0:
             continue

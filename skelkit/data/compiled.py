@@ -1,0 +1,28 @@
+"""The optional compiled reader of NTU ``.skeleton`` text.
+
+``skelkit.data._ntu_scan`` is built from ``_ntu_scan.c`` when skelkit is installed with a C
+compiler at hand (see ``hatch_build.py``). Where it is missing, or turned off with the
+environment variable ``SKELKIT_NO_EXTENSION=1``, skelkit reads the files with its NumPy and
+line-by-line readers, which give the same results, several times slower.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from types import ModuleType
+
+#: The interface version this Python code expects of the extension (a stale build of an
+#: editable install, compiled from an older source, is not used).
+SCANNER_VERSION = 2
+
+
+def ntu_scanner() -> ModuleType | None:
+    """The compiled reader module, or ``None`` when it is missing, stale or turned off."""
+    if os.environ.get("SKELKIT_NO_EXTENSION"):
+        return None
+    try:
+        module = importlib.import_module("skelkit.data._ntu_scan")
+    except ImportError:
+        return None
+    return module if getattr(module, "VERSION", None) == SCANNER_VERSION else None
