@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import h5py
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 from skelkit import __version__
+from skelkit.data import store as store_module
 from skelkit.data.store import FORMAT_ATTR, StoreWriter, open_store, parse_compression
 from skelkit.errors import DataError
 
@@ -76,6 +78,27 @@ def test_round_trip(tmp_path: Path, compression: str) -> None:
         assert sorted(runs) == [1, 2, 3, 5]
         for i, block in runs.items():
             np.testing.assert_array_equal(block, store.read(i))
+
+
+@pytest.mark.parametrize("kernel_copy", [True, False])
+def test_uncompressed_frames_are_copied_into_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel_copy: bool
+) -> None:
+    monkeypatch.setattr(store_module, "_COPY_FRAMES", 100)  # several buffer-sized steps
+    if not kernel_copy:
+        monkeypatch.delattr(os, "copy_file_range", raising=False)
+    path = tmp_path / "s.h5"
+    samples = _write(path, count=30)
+    with h5py.File(path, "r") as f:  # read through HDF5 itself, not the store's memory map
+        assert f["frames"].chunks is None
+        frames = f["frames"][...]
+        offsets = f["offsets"][...]
+    assert frames.shape[0] == sum(len(s[1]) for s in samples) > 1000
+    for i, (_, sample, _, _) in enumerate(samples):
+        np.testing.assert_array_equal(
+            frames[offsets[i] : offsets[i + 1], : sample.shape[1]], sample
+        )
+    assert [p.name for p in tmp_path.iterdir()] == ["s.h5"]  # no temporary file left
 
 
 def test_layout_on_disk(tmp_path: Path) -> None:

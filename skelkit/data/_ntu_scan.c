@@ -352,6 +352,33 @@ static ALWAYS_INLINE void classify64(const unsigned char *p, Masks *m) {
     }
 }
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define HAVE_AVX2 1
+#define AVX2 __attribute__((target("avx2")))
+
+/* classify64 with 32-byte vectors (half the instructions), for CPUs with AVX2. */
+static inline AVX2 uint64_t bits32(__m256i flags, int half) {
+    return (uint64_t)(uint32_t)_mm256_movemask_epi8(flags) << (32 * half);
+}
+
+static inline AVX2 void classify64_avx2(const unsigned char *p, Masks *m) {
+    const __m256i to_low = _mm256_set1_epi8((char)(0x80 - '0'));
+    const __m256i past_nine = _mm256_set1_epi8((char)(-128 + 10));
+    m->space = m->digit = m->dot = m->minus = m->newline = 0;
+    for (int half = 0; half < 2; half++) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(p + 32 * half));
+        m->space |= bits32(_mm256_cmpeq_epi8(v, _mm256_set1_epi8(' ')), half);
+        m->digit |= bits32(_mm256_cmpgt_epi8(past_nine, _mm256_add_epi8(v, to_low)), half);
+        m->dot |= bits32(_mm256_cmpeq_epi8(v, _mm256_set1_epi8('.')), half);
+        m->minus |= bits32(_mm256_cmpeq_epi8(v, _mm256_set1_epi8('-')), half);
+        m->newline |= bits32(_mm256_cmpeq_epi8(v, _mm256_set1_epi8('\n')), half);
+    }
+}
+#else
+#define HAVE_AVX2 0
+#endif
+
 static ALWAYS_INLINE Bits join(uint64_t low, uint64_t high) {
     return (Bits)high << 64 | low;
 }
@@ -375,15 +402,59 @@ static ALWAYS_INLINE int known_number(const unsigned char *line, int s, int e, i
     return 1;
 }
 
+/* The first ``columns`` fields of a checked joint line (see joint_line). */
+static ALWAYS_INLINE int all_fields(const unsigned char *p, Bits starts, Bits ends, Bits dot,
+                                    double *row, int columns) {
+    for (int field = 0; field < columns; field++) {
+        int s = lowest_bit(starts);
+        int e = lowest_bit(ends) + 1;
+        Bits points = dot & (((Bits)1 << e) - 1);
+        if (!known_number(p, s, e, points ? lowest_bit(points) : -1, &row[field])) {
+            return 0;
+        }
+        starts &= starts - 1;
+        ends &= ends - 1;
+        dot &= ~points;
+    }
+    return 1;
+}
+
+/* The last field of a checked joint line, the joint's trackingState (nearly always one
+ * digit); 1 and the cursor at the next line. */
+static ALWAYS_INLINE int tracking_state(Cursor *c, const unsigned char *p, Bits starts,
+                                        int text_end, int line_end, int8_t *tracking) {
+    int last = highest_bit(starts);
+    double value = (double)(p[last] - '0');
+    if (text_end - last != 1 || (unsigned)(p[last] - '0') > 9) {
+        if (!plain_number(p + last, p + text_end, 0, &value) || value < -128.0 ||
+            value > 127.0 || value != (double)(int64_t)value) {
+            return 0;
+        }
+    }
+    *tracking = (int8_t)value;
+    c->p = p + line_end + 1;
+    return 1;
+}
+
 /* A joint line checked as a whole with bit masks: twelve fields, eleven numbers
  * [-]digits[.digits] / [-].digits and the trackingState; the first ``columns`` numbers go
  * to ``row``. 1 and the cursor at the next line, or 0 (cursor unchanged) to let the
  * field-by-field path decide. */
-static ALWAYS_INLINE int joint_line(Cursor *c, double *row, int columns, int8_t *tracking) {
+static ALWAYS_INLINE int joint_line(Cursor *c, double *row, int columns, int8_t *tracking,
+                                    int wide) {
     const unsigned char *p = c->p;
     Masks low, high;
-    classify64(p, &low);
-    classify64(p + 64, &high);
+#if HAVE_AVX2
+    if (wide) {
+        classify64_avx2(p, &low);
+        classify64_avx2(p + 64, &high);
+    } else
+#endif
+    {
+        (void)wide;
+        classify64(p, &low);
+        classify64(p + 64, &high);
+    }
     Bits space = join(low.space, high.space), digit = join(low.digit, high.digit);
     Bits dot = join(low.dot, high.dot), minus = join(low.minus, high.minus);
     Bits newline = join(low.newline, high.newline);
@@ -407,26 +478,30 @@ static ALWAYS_INLINE int joint_line(Cursor *c, double *row, int columns, int8_t 
          * solid covers the first point of every field but no later point */
         return 0;
     }
+    if (columns > 3) {
+        return all_fields(p, starts, ends, dot, row, columns) &&
+               tracking_state(c, p, starts, text_end, line_end, tracking);
+    }
+    /* x y z: from the first 64 bytes of the line, where they fit */
+    uint64_t first_starts = (uint64_t)starts, first_ends = (uint64_t)ends;
+    uint64_t first_dots = (uint64_t)dot;
     for (int field = 0; field < columns; field++) {
-        int s = lowest_bit(starts);
-        int e = lowest_bit(ends) + 1;
-        Bits points = dot & (((Bits)1 << e) - 1);
-        if (!known_number(p, s, e, points ? lowest_bit(points) : -1, &row[field])) {
+        if (first_ends == 0) {
             return 0;
         }
-        starts &= starts - 1;
-        ends &= ends - 1;
-        dot &= ~points;
+        uint64_t end_bit = first_ends & (0 - first_ends);
+        uint64_t through_end = end_bit | (end_bit - 1);
+        uint64_t points = first_dots & through_end;
+        int s = __builtin_ctzll(first_starts);
+        int e = __builtin_ctzll(end_bit) + 1;
+        if (!known_number(p, s, e, points ? __builtin_ctzll(points) : -1, &row[field])) {
+            return 0;
+        }
+        first_starts &= first_starts - 1;
+        first_ends &= first_ends - 1;
+        first_dots &= ~through_end;
     }
-    double value;
-    const unsigned char *last = p + highest_bit(starts);
-    if (!plain_number(last, p + text_end, 0, &value) || value < -128.0 || value > 127.0 ||
-        value != (double)(int64_t)value) {
-        return 0;
-    }
-    *tracking = (int8_t)value;
-    c->p = p + line_end + 1;
-    return 1;
+    return tracking_state(c, p, starts, text_end, line_end, tracking);
 }
 #else
 #define HAVE_LINE_MASKS 0
@@ -442,6 +517,60 @@ static ALWAYS_INLINE int tracking_field(Cursor *c, int8_t *out) {
     *out = (int8_t)value;
     return end_line(c);
 }
+
+/* The 25 joint lines of a body: x y z depthX depthY colorX colorY orientationW/X/Y/Z
+ * trackingState. ``masks``: 0 field by field, 1 with SSE2 line masks, 2 with AVX2. */
+static ALWAYS_INLINE int joint_lines(Cursor *c, double *joints, int columns, int8_t *tracking,
+                                     int masks) {
+    double value;
+    for (int joint = 0; joint < NUM_JOINTS; joint++) {
+        double *row = joints + joint * columns;
+#if HAVE_LINE_MASKS
+        if (masks && c->end - c->p >= LINE_WINDOW &&
+            joint_line(c, row, columns, &tracking[joint], masks == 2)) {
+            continue;
+        }
+#else
+        (void)masks;
+#endif
+        for (int field = 0; field < columns; field++) {
+            if (!number_field(c, 0, &row[field])) {
+                return 0;
+            }
+        }
+        for (int field = columns; field < JOINT_COLUMNS; field++) {
+            if (!number_field(c, 0, &value)) {
+                return 0;
+            }
+        }
+        if (!tracking_field(c, &tracking[joint])) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+typedef int (*JointBlock)(Cursor *, double *, int, int8_t *);
+
+static int joint_lines_fields(Cursor *c, double *joints, int columns, int8_t *tracking) {
+    return joint_lines(c, joints, columns, tracking, 0);
+}
+
+#if HAVE_LINE_MASKS
+static int joint_lines_sse2(Cursor *c, double *joints, int columns, int8_t *tracking) {
+    return joint_lines(c, joints, columns, tracking, 1);
+}
+#endif
+
+#if HAVE_LINE_MASKS && HAVE_AVX2
+static AVX2 int joint_lines_avx2(Cursor *c, double *joints, int columns, int8_t *tracking) {
+    return joint_lines(c, joints, columns, tracking, 2);
+}
+#endif
+
+/* The joint-line reader in use (see set_variant). */
+static JointBlock joint_block = joint_lines_fields;
+static const char *variant = "fields";
 
 /* Growing buffers for the bodies of the file being read (kept between calls: scan holds
  * the GIL, and their pages stay mapped). */
@@ -563,29 +692,7 @@ static int body_block(Cursor *c, BodyIds *ids, Py_ssize_t b, int columns) {
     if (!count_line(c, &joint_count) || joint_count != NUM_JOINTS) {
         return 0;
     }
-    /* x y z depthX depthY colorX colorY orientationW/X/Y/Z trackingState */
-    for (int joint = 0; joint < NUM_JOINTS; joint++) {
-        double *row = joints + joint * columns;
-#if HAVE_LINE_MASKS
-        if (c->end - c->p >= LINE_WINDOW && joint_line(c, row, columns, &tracking[joint])) {
-            continue;
-        }
-#endif
-        for (int field = 0; field < columns; field++) {
-            if (!number_field(c, 0, &row[field])) {
-                return 0;
-            }
-        }
-        for (int field = columns; field < JOINT_COLUMNS; field++) {
-            if (!number_field(c, 0, &value)) {
-                return 0;
-            }
-        }
-        if (!tracking_field(c, &tracking[joint])) {
-            return 0;
-        }
-    }
-    return 1;
+    return joint_block(c, joints, columns, tracking) ? 1 : 0;
 }
 
 /* A bytearray holding a copy of ``size`` bytes at ``data``. */
@@ -681,6 +788,239 @@ static PyObject *scan(PyObject *module, PyObject *args) {
     return result;
 }
 
+/* np.sum(np.var(joints, axis=0)) of float32 ``joints`` (n, 3), computed as NumPy does:
+ * float32 sums accumulated row by row, the mean and variance divided in float32 (a float32
+ * quotient rounded from double is the same), then the three variances summed in order.
+ * No multiply-add may be fused (the build passes -ffp-contract=off). */
+static PyObject *body_motion(PyObject *module, PyObject *args) {
+    (void)module;
+    Py_buffer view;
+    if (!PyArg_ParseTuple(args, "y*:body_motion", &view)) {
+        return NULL;
+    }
+    Py_ssize_t rows = view.len / (Py_ssize_t)(3 * sizeof(float));
+    if (rows == 0 || view.len != rows * (Py_ssize_t)(3 * sizeof(float))) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "body_motion needs float32 (n, 3) joints, n >= 1");
+        return NULL;
+    }
+    const float *x = (const float *)view.buf;
+    float mean[3], spread[3];
+    for (int k = 0; k < 3; k++) {
+        float sum = x[k];
+        for (Py_ssize_t i = 1; i < rows; i++) {
+            sum += x[3 * i + k];
+        }
+        mean[k] = (float)((double)sum / (double)rows);
+        float square = 0.0f;
+        for (Py_ssize_t i = 0; i < rows; i++) {
+            float d = x[3 * i + k] - mean[k];
+            float dd = d * d;
+            square = i == 0 ? dd : square + dd;
+        }
+        spread[k] = (float)((double)square / (double)rows);
+    }
+    PyBuffer_Release(&view);
+    return PyFloat_FromDouble((double)((spread[0] + spread[1]) + spread[2]));
+}
+
+/* zlib's CRC-32 (of the raw fingerprint), with PCLMULQDQ where the CPU has it. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define HAVE_CLMUL 1
+#include <immintrin.h>
+/* The CRC-32 register after ``len`` bytes (len >= 64, a multiple of 16), folded with
+ * carry-less multiplications: the algorithm of Intel's "Fast CRC Computation for Generic
+ * Polynomials Using PCLMULQDQ", with the constants of zlib's polynomial 0xEDB88320. */
+__attribute__((target("pclmul,sse4.1")))
+static uint32_t crc_fold(uint32_t crc, const unsigned char *buf, size_t len) {
+    const __m128i k1k2 = _mm_set_epi64x(0x01c6e41596LL, 0x0154442bd4LL);
+    const __m128i k3k4 = _mm_set_epi64x(0x00ccaa009eLL, 0x01751997d0LL);
+    const __m128i k5 = _mm_set_epi64x(0, 0x0163cd6124LL);
+    const __m128i poly = _mm_set_epi64x(0x01f7011641LL, 0x01db710641LL);
+    const __m128i mask32 = _mm_setr_epi32(~0, 0, ~0, 0);
+    __m128i x1 = _mm_loadu_si128((const __m128i *)(buf + 0x00));
+    __m128i x2 = _mm_loadu_si128((const __m128i *)(buf + 0x10));
+    __m128i x3 = _mm_loadu_si128((const __m128i *)(buf + 0x20));
+    __m128i x4 = _mm_loadu_si128((const __m128i *)(buf + 0x30));
+    x1 = _mm_xor_si128(x1, _mm_cvtsi32_si128((int)crc));
+    buf += 64; len -= 64;
+    while (len >= 64) {
+        __m128i x5 = _mm_clmulepi64_si128(x1, k1k2, 0x00);
+        __m128i x6 = _mm_clmulepi64_si128(x2, k1k2, 0x00);
+        __m128i x7 = _mm_clmulepi64_si128(x3, k1k2, 0x00);
+        __m128i x8 = _mm_clmulepi64_si128(x4, k1k2, 0x00);
+        x1 = _mm_clmulepi64_si128(x1, k1k2, 0x11);
+        x2 = _mm_clmulepi64_si128(x2, k1k2, 0x11);
+        x3 = _mm_clmulepi64_si128(x3, k1k2, 0x11);
+        x4 = _mm_clmulepi64_si128(x4, k1k2, 0x11);
+        x1 = _mm_xor_si128(_mm_xor_si128(x1, x5), _mm_loadu_si128((const __m128i *)(buf + 0x00)));
+        x2 = _mm_xor_si128(_mm_xor_si128(x2, x6), _mm_loadu_si128((const __m128i *)(buf + 0x10)));
+        x3 = _mm_xor_si128(_mm_xor_si128(x3, x7), _mm_loadu_si128((const __m128i *)(buf + 0x20)));
+        x4 = _mm_xor_si128(_mm_xor_si128(x4, x8), _mm_loadu_si128((const __m128i *)(buf + 0x30)));
+        buf += 64; len -= 64;
+    }
+    /* fold the four into one */
+    __m128i x5 = _mm_clmulepi64_si128(x1, k3k4, 0x00);
+    x1 = _mm_clmulepi64_si128(x1, k3k4, 0x11);
+    x1 = _mm_xor_si128(_mm_xor_si128(x1, x2), x5);
+    x5 = _mm_clmulepi64_si128(x1, k3k4, 0x00);
+    x1 = _mm_clmulepi64_si128(x1, k3k4, 0x11);
+    x1 = _mm_xor_si128(_mm_xor_si128(x1, x3), x5);
+    x5 = _mm_clmulepi64_si128(x1, k3k4, 0x00);
+    x1 = _mm_clmulepi64_si128(x1, k3k4, 0x11);
+    x1 = _mm_xor_si128(_mm_xor_si128(x1, x4), x5);
+    while (len >= 16) {
+        x2 = _mm_loadu_si128((const __m128i *)buf);
+        x5 = _mm_clmulepi64_si128(x1, k3k4, 0x00);
+        x1 = _mm_clmulepi64_si128(x1, k3k4, 0x11);
+        x1 = _mm_xor_si128(_mm_xor_si128(x1, x2), x5);
+        buf += 16; len -= 16;
+    }
+    /* 128 -> 64 bits */
+    x2 = _mm_clmulepi64_si128(x1, k3k4, 0x10);
+    x1 = _mm_srli_si128(x1, 8);
+    x1 = _mm_xor_si128(x1, x2);
+    /* 64 -> 32 bits */
+    x2 = _mm_srli_si128(x1, 4);
+    x1 = _mm_and_si128(x1, mask32);
+    x1 = _mm_clmulepi64_si128(x1, k5, 0x00);
+    x1 = _mm_xor_si128(x1, x2);
+    /* Barrett reduction */
+    x2 = _mm_and_si128(x1, mask32);
+    x2 = _mm_clmulepi64_si128(x2, poly, 0x10);
+    x2 = _mm_and_si128(x2, mask32);
+    x2 = _mm_clmulepi64_si128(x2, poly, 0x00);
+    x1 = _mm_xor_si128(x1, x2);
+    return (uint32_t)_mm_extract_epi32(x1, 1);
+}
+
+#else
+#define HAVE_CLMUL 0
+#endif
+
+static uint32_t crc_table[256];
+
+static void init_crc_table(void) {
+    for (uint32_t n = 0; n < 256; n++) {
+        uint32_t c = n;
+        for (int k = 0; k < 8; k++) {
+            c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        }
+        crc_table[n] = c;
+    }
+}
+
+static int clmul_available(void) {
+#if HAVE_CLMUL
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1");
+#else
+    return 0;
+#endif
+}
+
+static PyObject *crc32(PyObject *module, PyObject *args) {
+    (void)module;
+    Py_buffer view;
+    if (!PyArg_ParseTuple(args, "y*:crc32", &view)) {
+        return NULL;
+    }
+    const unsigned char *p = (const unsigned char *)view.buf;
+    size_t n = (size_t)view.len;
+    uint32_t crc = 0xFFFFFFFFu;
+    Py_BEGIN_ALLOW_THREADS
+#if HAVE_CLMUL
+    if (n >= 64 && clmul_available()) {
+        size_t body = n & ~(size_t)15;
+        crc = crc_fold(crc, p, body);
+        p += body;
+        n -= body;
+    }
+#endif
+    while (n--) {
+        crc = crc_table[(crc ^ *p++) & 0xFF] ^ (crc >> 8);
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    return PyLong_FromUnsignedLong(crc ^ 0xFFFFFFFFu);
+}
+
+static PyObject *fast_crc32(PyObject *module, PyObject *unused) {
+    (void)module;
+    (void)unused;
+    return PyBool_FromLong(clmul_available());
+}
+
+/* The joint-line readers this build and CPU have, fastest last. */
+static int available(const char *name) {
+    if (strcmp(name, "fields") == 0) {
+        return 1;
+    }
+#if HAVE_LINE_MASKS
+    if (strcmp(name, "sse2") == 0) {
+        return 1;
+    }
+#endif
+#if HAVE_LINE_MASKS && HAVE_AVX2
+    if (strcmp(name, "avx2") == 0) {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2");
+    }
+#endif
+    return 0;
+}
+
+static void use_variant(const char *name) {
+    joint_block = joint_lines_fields;
+    variant = "fields";
+#if HAVE_LINE_MASKS
+    if (strcmp(name, "sse2") == 0) {
+        joint_block = joint_lines_sse2;
+        variant = "sse2";
+    }
+#endif
+#if HAVE_LINE_MASKS && HAVE_AVX2
+    if (strcmp(name, "avx2") == 0) {
+        joint_block = joint_lines_avx2;
+        variant = "avx2";
+    }
+#endif
+}
+
+static PyObject *variants(PyObject *module, PyObject *unused) {
+    (void)module;
+    (void)unused;
+    const char *names[] = {"fields", "sse2", "avx2"};
+    PyObject *list = PyList_New(0);
+    for (int k = 0; list != NULL && k < 3; k++) {
+        if (available(names[k])) {
+            PyObject *name = PyUnicode_FromString(names[k]);
+            if (name == NULL || PyList_Append(list, name) < 0) {
+                Py_XDECREF(name);
+                Py_CLEAR(list);
+                break;
+            }
+            Py_DECREF(name);
+        }
+    }
+    return list;
+}
+
+static PyObject *set_variant(PyObject *module, PyObject *args) {
+    (void)module;
+    const char *name;
+    if (!PyArg_ParseTuple(args, "s:set_variant", &name)) {
+        return NULL;
+    }
+    if (!available(name)) {
+        return PyErr_Format(PyExc_ValueError, "joint-line reader %s is not available here",
+                            name);
+    }
+    PyObject *previous = PyUnicode_FromString(variant);
+    use_variant(name);
+    return previous;
+}
+
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS,
      "scan(data, all_columns=False)\n"
@@ -692,6 +1032,18 @@ static PyMethodDef methods[] = {
      "lean: float64 (bodies, 2); joints: float64 (bodies, 25, 3) x y z, or (bodies, 25,\n"
      "11) with all_columns; tracking: int8 (bodies, 25). Without all_columns the other\n"
      "joint fields are checked but not converted."},
+    {"body_motion", body_motion, METH_VARARGS,
+     "body_motion(joints) -> float\n\n"
+     "np.sum(np.var(joints, axis=0)) of C-contiguous float32 (n, 3) joints, bit for bit."},
+    {"crc32", crc32, METH_VARARGS,
+     "crc32(data) -> int\n\nzlib.crc32(data), computed with PCLMULQDQ (see fast_crc32)."},
+    {"fast_crc32", fast_crc32, METH_NOARGS,
+     "fast_crc32() -> bool: whether crc32 is faster than zlib's on this CPU"},
+    {"variants", variants, METH_NOARGS,
+     "variants() -> list of the joint-line readers available here, fastest last"},
+    {"set_variant", set_variant, METH_VARARGS,
+     "set_variant(name) -> the previous name\n\n"
+     "Use another joint-line reader (all give the same results; for tests)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -701,8 +1053,16 @@ static struct PyModuleDef module_def = {
 };
 
 PyMODINIT_FUNC PyInit__ntu_scan(void) {
+    init_crc_table();
     PyObject *module = PyModule_Create(&module_def);
-    if (module != NULL && PyModule_AddIntConstant(module, "VERSION", 2) < 0) {
+    const char *fastest[] = {"avx2", "sse2", "fields"};
+    for (int k = 0; k < 3; k++) {
+        if (available(fastest[k])) {
+            use_variant(fastest[k]);
+            break;
+        }
+    }
+    if (module != NULL && PyModule_AddIntConstant(module, "VERSION", 5) < 0) {
         Py_DECREF(module);
         return NULL;
     }

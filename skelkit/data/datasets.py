@@ -40,6 +40,7 @@ the same ids (41 of the 51), which is why MAMP one-hot encodes it with 51 classe
 
 from __future__ import annotations
 
+import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -168,6 +169,21 @@ def _class_names(filename: str, count: int) -> tuple[str, ...]:
     return names[:count]
 
 
+def _files_below(folder: Path, suffix: str) -> list[Path]:
+    """The files below ``folder`` (following linked folders, each once) whose names end with
+    ``suffix``, sorted by their path text."""
+    found: list[str] = []
+    seen: set[str] = set()
+    for root, dirs, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:  # a link back up the tree
+            dirs.clear()
+            continue
+        seen.add(real)
+        found.extend(os.path.join(root, name) for name in names if name.endswith(suffix))
+    return [Path(path) for path in sorted(found)]
+
+
 def _check_dirs(dataset: str, raw_dirs: Sequence[str | Path]) -> list[Path]:
     if not raw_dirs:
         raise DataError(f"{dataset}: no raw folder given; pass --raw DIR (several allowed)")
@@ -242,7 +258,7 @@ class NtuDataset(DatasetInfo):
         missing = frozenset() if include_missing else missing_skeletons(self.name)
         found: dict[str, Path] = {}
         for folder in _check_dirs(self.name, raw_dirs):
-            files = sorted(folder.rglob(f"*{NTU_SUFFIX}"))
+            files = _files_below(folder, NTU_SUFFIX)
             if not files:
                 raise DataError(
                     f"{folder}: no .skeleton file found for {self.name}; pass the folder "
@@ -275,9 +291,9 @@ class NtuDataset(DatasetInfo):
         from skelkit.data.ntu_format import parse_ntu_name, read_skeleton_file
 
         path = source.paths[0]
+        fields = parse_ntu_name(path.name.removesuffix(".skeleton"), str(path))
         data = source.contents[0] if source.contents else None
-        skeleton = read_skeleton_file(path, data=data)
-        fields = parse_ntu_name(skeleton.name, str(path))
+        skeleton = read_skeleton_file(path, data=data, check_name=False)
         meta = {
             "setup": fields.setup,
             "camera": fields.camera,

@@ -468,12 +468,19 @@ def _convert_joint_blocks(lines: _Lines, starts: list[int]) -> np.ndarray:
         raise lines.fail(
             starts[block] + joint, "joint coordinates x y z must be finite, found NaN or inf"
         )
-    tracking = values[:, :, 11]
-    integral = tracking == np.round(tracking)
+    integral = _valid_tracking(values[:, :, 11])
     if not integral.all():
         block, joint = (int(i[0]) for i in np.nonzero(~integral))
-        raise lines.fail(starts[block] + joint, "joint trackingState must be an integer")
+        raise lines.fail(
+            starts[block] + joint, "joint trackingState must be an integer (0, 1 or 2)"
+        )
     return values
+
+
+def _valid_tracking(values: np.ndarray) -> np.ndarray:
+    """Where joint trackingState values are integers that fit the int8 they are kept in."""
+    with np.errstate(invalid="ignore"):
+        return (values == np.round(values)) & (values >= -128) & (values <= 127)
 
 
 def parse_skeleton_text(text: str, path: str | Path, *, check_name: bool = True) -> SkeletonFile:
@@ -580,10 +587,7 @@ def _from_blocks(name: str, blocks: Blocks) -> SkeletonFile | None:
     """The file read by the fast path, or ``None`` if a value needs a located error."""
     values = blocks.joints
     tracking_values = values[:, :, 11]
-    if not (
-        np.isfinite(values[:, :, 0:3]).all()
-        and (tracking_values == np.round(tracking_values)).all()
-    ):
+    if not (np.isfinite(values[:, :, 0:3]).all() and _valid_tracking(tracking_values).all()):
         return None
     joints = np.ascontiguousarray(values[:, :, :11])
     counts = np.asarray(blocks.body_counts, dtype=np.int64)

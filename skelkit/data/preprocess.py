@@ -20,7 +20,6 @@ import hashlib
 import os
 import signal
 import time
-import zlib
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -30,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from skelkit.data.compiled import crc32_function
 from skelkit.data.datasets import RawSource
 from skelkit.data.settings import default_store_path
 from skelkit.data.store import SkippedSample, StoreWriter
@@ -171,7 +171,8 @@ def _init_worker(dataset: Any, recipe: Any) -> None:
 def content_digest(contents: Sequence[bytes]) -> str:
     """The digest of a source's files for the store's ``raw_fingerprint``: size and CRC-32
     of each (a checksum that detects changed files at memory speed, not a secure hash)."""
-    return ",".join(f"{len(data)}:{zlib.crc32(data):08x}" for data in contents)
+    crc32 = crc32_function()
+    return ",".join(f"{len(data)}:{crc32(data):08x}" for data in contents)
 
 
 def _read_contents(source: Any) -> tuple[Any, tuple[bytes, ...]]:

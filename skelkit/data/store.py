@@ -191,7 +191,7 @@ class StoreWriter:
             frames = padded
         if self._side is None:
             self._side = open(self._side_path, "wb")  # noqa: SIM115 - closed by commit/abort
-        self._side.write(np.ascontiguousarray(frames, dtype=np.float32).tobytes())
+        self._side.write(np.ascontiguousarray(frames, dtype=np.float32).data.cast("B"))
         self._add_meta(name, dict(meta or {}))
         self._lengths.append(frames.shape[0])
         self._labels.append(int(label))
@@ -238,9 +238,11 @@ class StoreWriter:
         try:
             self._close_side()
             with h5py.File(self._tmp_path, "w", libver="earliest") as f:
-                self._write_frames(f)
+                offset = self._write_frames(f, h5py)
                 self._write_columns(f, h5py)
                 self._write_attrs(f, h5py)
+            if offset is not None:
+                self._copy_frames_to(offset)
             os.replace(self._tmp_path, self.path)
         except BaseException:
             self.abort()
@@ -284,24 +286,42 @@ class StoreWriter:
         else:
             self.abort()
 
-    def _write_frames(self, f: Any) -> None:
+    def _write_frames(self, f: Any, h5py: Any) -> int | None:
+        """Create ``frames``; return the file offset to copy the raw frames to, if any.
+
+        Uncompressed, the dataset is contiguous and allocated now without a fill, and the
+        side file's bytes are copied to its offset after HDF5 has closed the file (a kernel
+        copy, several times faster than writing through HDF5). Compressed, the frames are
+        written through HDF5 here.
+        """
         shape = (self._total_frames, *self._frame_shape)
         compression, level = self._compression
         if compression is None:
-            dset = f.create_dataset("frames", shape=shape, dtype="<f4")
-        else:
-            chunk = (max(1, min(_CHUNK_FRAMES, self._total_frames)), *self._frame_shape)
-            dset = f.create_dataset(
-                "frames",
-                shape=shape,
-                dtype="<f4",
-                chunks=chunk,
-                compression=compression,
-                compression_opts=level,
-                shuffle=True,
-            )
+            if not self._total_frames:
+                f.create_dataset("frames", shape=shape, dtype="<f4")
+                return None
+            plist = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+            plist.set_layout(h5py.h5d.CONTIGUOUS)
+            plist.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+            plist.set_fill_time(h5py.h5d.FILL_TIME_NEVER)
+            space = h5py.h5s.create_simple(shape)
+            dataset = h5py.h5d.create(f.id, b"frames", h5py.h5t.IEEE_F32LE, space, dcpl=plist)
+            offset = dataset.get_offset()
+            if offset is None:  # not reached: early allocation gives the data an address
+                raise DataError(f"HDF5 did not allocate the frames of {self._tmp_path}")
+            return int(offset)
+        chunk = (max(1, min(_CHUNK_FRAMES, self._total_frames)), *self._frame_shape)
+        dset = f.create_dataset(
+            "frames",
+            shape=shape,
+            dtype="<f4",
+            chunks=chunk,
+            compression=compression,
+            compression_opts=level,
+            shuffle=True,
+        )
         if not self._total_frames:
-            return
+            return None
         # Plain reads into one reused buffer (a memory map would count every page of the
         # side file as resident memory until it is unmapped).
         buffer = np.empty((_COPY_FRAMES, *self._frame_shape), dtype="<f4")
@@ -312,6 +332,36 @@ class StoreWriter:
                 if side.readinto(view.data.cast("B")) != view.nbytes:
                     raise DataError(f"temporary file {self._side_path} was truncated")
                 dset[start : start + count] = view
+        return None
+
+    def _copy_frames_to(self, offset: int) -> None:
+        """Copy the side file's frames into the finished HDF5 file at ``offset``."""
+        size = self._total_frames * int(np.prod(self._frame_shape)) * 4
+        with open(self._side_path, "rb") as side, open(self._tmp_path, "r+b") as out:
+            if side.seek(0, os.SEEK_END) != size:
+                raise DataError(f"temporary file {self._side_path} was truncated")
+            copied = 0
+            if hasattr(os, "copy_file_range"):
+                try:
+                    while copied < size:
+                        step = os.copy_file_range(
+                            side.fileno(), out.fileno(), size - copied, copied, offset + copied
+                        )
+                        if step == 0:
+                            break
+                        copied += step
+                except OSError:  # a file system without in-kernel copies
+                    copied = 0
+            if copied < size:  # the portable way: through a reused buffer
+                buffer = bytearray(_COPY_FRAMES * 4 * int(np.prod(self._frame_shape)))
+                side.seek(copied)
+                out.seek(offset + copied)
+                while copied < size:
+                    count = side.readinto(buffer)
+                    if not count:
+                        raise DataError(f"temporary file {self._side_path} was truncated")
+                    out.write(memoryview(buffer)[:count])
+                    copied += count
 
     def _write_columns(self, f: Any, h5py: Any) -> None:
         lengths = np.frombuffer(self._lengths, dtype=np.int64) if self._lengths else np.zeros(0)
