@@ -5,7 +5,10 @@ with ``skelkit.data.synth``, then runs ``skelkit.data.preprocess.preprocess`` in
 process per measurement and prints:
 
 * throughput (samples per wall second, and per CPU second of all processes, which is
-  less sensitive to a busy machine) with 1 process and with ``--workers`` processes;
+  less sensitive to a busy machine) with 1 process and with ``--workers`` processes, with
+  the compiled reader and with the pure-Python readers (``SKELKIT_NO_EXTENSION=1``);
+* the whole process's wall time, interpreter start-up and imports included (what a timing
+  of the reference scripts from the shell includes);
 * peak resident memory of the preprocessing process on half and on all of the files
   (streaming to disk keeps it flat: it must not grow with the dataset).
 
@@ -72,13 +75,19 @@ def _child(raw: str, out: str, workers: int) -> None:
     print(json.dumps(figures))
 
 
-def _measure(raw: Path, out: Path, workers: int) -> dict[str, float]:
+def _measure(raw: Path, out: Path, workers: int, pure: bool = False) -> dict[str, float]:
     command = [sys.executable, __file__, "--child", str(raw), str(out), str(workers)]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    env = {**os.environ, "SKELKIT_NO_EXTENSION": "1"} if pure else None
+    out.unlink(missing_ok=True)
+    started = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
+    process_seconds = time.perf_counter() - started
     if result.returncode:
         raise SystemExit(result.stderr)
     out.unlink(missing_ok=True)
-    return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    figures: dict[str, float] = json.loads(result.stdout.strip().splitlines()[-1])
+    figures["process_seconds"] = process_seconds
+    return figures
 
 
 def main() -> None:
@@ -101,23 +110,33 @@ def main() -> None:
     _synth(raw, args.samples)
     half = _subset(raw, args.work / f"raw_ntu60_{args.samples // 2}_links", args.samples // 2)
     out = args.work / "bench.h5"
-    print(f"cpus available: {len(os.sched_getaffinity(0))}")
+    from skelkit.data.compiled import ntu_scanner
+
+    scanner = ntu_scanner()
+    reader = "none" if scanner is None else scanner.variants()[-1]
+    print(f"cpus available: {len(os.sched_getaffinity(0))}; compiled reader: {reader}")
     print(
-        "run                          samples  frames  wall s  samples/s  CPU s  "
-        "samples/CPU-s  peak RSS MB"
+        "run                                   samples  frames  wall s  samples/s  "
+        "process s  CPU s  samples/CPU-s  peak RSS MB"
     )
     runs = [
-        (f"1 process, {args.samples // 2} files", half, 1),
-        (f"1 process, {args.samples} files", raw, 1),
-        (f"{args.workers} workers, {args.samples} files", raw, args.workers),
+        (f"1 process, {args.samples // 2} files", half, 1, False),
+        (f"1 process, {args.samples} files", raw, 1, False),
+        (f"{args.workers} workers, {args.samples} files", raw, args.workers, False),
+        (f"1 process, {args.samples} files, pure", raw, 1, True),
     ]
-    for label, folder, workers in runs:
-        f = _measure(folder, out, workers)
+    for label, folder, workers, pure in runs:
+        f = _measure(folder, out, workers, pure)
         print(
-            f"{label:<28} {f['samples']:>7.0f} {f['frames']:>7.0f} {f['seconds']:>7.1f} "
-            f"{f['samples_per_second']:>10.1f} {f['cpu_seconds']:>6.1f} "
-            f"{f['samples'] / f['cpu_seconds']:>14.1f} {f['peak_rss_mb']:>12.1f}"
+            f"{label:<37} {f['samples']:>7.0f} {f['frames']:>7.0f} {f['seconds']:>7.2f} "
+            f"{f['samples_per_second']:>10.1f} {f['process_seconds']:>10.2f} "
+            f"{f['cpu_seconds']:>6.2f} {f['samples'] / f['cpu_seconds']:>14.1f} "
+            f"{f['peak_rss_mb']:>12.1f}"
         )
+    print(
+        "wall s: the preprocess() call; process s: the whole child process, start-up and "
+        "imports included"
+    )
 
 
 if __name__ == "__main__":

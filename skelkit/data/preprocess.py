@@ -175,10 +175,15 @@ def content_digest(contents: Sequence[bytes]) -> str:
     return ",".join(f"{len(data)}:{crc32(data):08x}" for data in contents)
 
 
+def _read_file(path: str | Path) -> bytes:
+    with open(path, "rb", buffering=0) as handle:
+        return handle.readall()
+
+
 def _read_contents(source: Any) -> tuple[Any, tuple[bytes, ...]]:
     """The bytes of a source's files, read once for the digest and for the dataset's reader
     (a :class:`RawSource` comes back carrying them)."""
-    contents = tuple(Path(path).read_bytes() for path in getattr(source, "paths", ()))
+    contents = tuple(_read_file(path) for path in getattr(source, "paths", ()))
     if isinstance(source, RawSource) and contents:
         source = replace(source, contents=contents)
     return source, contents
