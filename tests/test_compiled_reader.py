@@ -9,6 +9,8 @@ middle of a file (read with the per-line byte masks) and at its end (read field 
 
 from __future__ import annotations
 
+import os
+import pickle
 import random
 import shutil
 import sysconfig
@@ -31,6 +33,7 @@ from tests.test_fast_parse import (
     ODD_NUMBERS,
     _bodies,
     _random_tokens,
+    layout_text,
 )
 
 NAME = "S001C002P003R002A013.skeleton"
@@ -56,6 +59,8 @@ def _compiler_found() -> bool:
 def test_the_reader_is_built_where_a_compiler_is_found() -> None:
     if not _compiler_found():
         pytest.skip("no C compiler: skelkit uses its Python readers")
+    if os.environ.get("SKELKIT_NO_EXTENSION"):
+        pytest.skip("SKELKIT_NO_EXTENSION turns the C reader off")
     assert SCANNER is not None, "reinstall skelkit (pip install -e .) to build the C reader"
     assert SCANNER.variants()[0] == "fields"
     with pytest.raises(ValueError, match="not available"):
@@ -110,15 +115,8 @@ def test_synthetic_files_are_read_alike(
 def test_layouts_are_read_alike(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, digits: int | None, layout: str, variant: str
 ) -> None:
-    lines = list(format_skeleton(_bodies(int(digits or 0)), digits=digits))
-    if layout == "lf":
-        text = "\n".join(lines) + "\n\n"
-    elif layout == "crlf":
-        text = "\r\n".join(lines) + "\r\n"
-    else:
-        text = "\n".join(f"\t {line.replace(' ', '  ')} " for line in lines)
     path = tmp_path / NAME
-    path.write_text(text)
+    path.write_text(layout_text(digits, layout))
     compiled, python = _both(monkeypatch, path)
     assert isinstance(compiled, tuple), compiled
     assert compiled == python
@@ -224,3 +222,13 @@ def test_crc32_is_zlibs() -> None:
         for size in (0, 1, 15, 16, 17, 63, 64, 65, 127, 128, 1000, 4099, 65_536):
             part = view[start : start + size]
             assert SCANNER.crc32(part) == zlib.crc32(part), (start, size)
+
+
+def test_parsed_files_pickle(tmp_path: Path) -> None:
+    path = tmp_path / NAME
+    path.write_text("\r\n".join(format_skeleton(_bodies(6), digits=7)))
+    skeleton = read_skeleton_file(path)
+    copy = pickle.loads(pickle.dumps(skeleton))
+    assert copy.blocks.body_ids == skeleton.blocks.body_ids
+    assert copy.blocks.joints.tobytes() == skeleton.blocks.joints.tobytes()
+    assert copy.frames[2][0].joints.tobytes() == skeleton.frames[2][0].joints.tobytes()

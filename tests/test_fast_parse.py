@@ -113,6 +113,17 @@ def _bodies(seed: int) -> list[list[SkeletonBody]]:
     return [[body(72057594037931101), body(18446744073709551615)], [], [body(7)], [body(8)]]
 
 
+def layout_text(digits: int | None, layout: str) -> str:
+    """The text of :func:`_bodies` written with ``digits``, in one of the accepted layouts:
+    ``lf`` (and a blank line at the end), ``crlf``, or ``spaces`` (tabs and runs of spaces)."""
+    lines = list(format_skeleton(_bodies(int(digits or 0)), digits=digits))
+    if layout == "lf":
+        return "\n".join(lines) + "\n\n"
+    if layout == "crlf":
+        return "\r\n".join(lines) + "\r\n"
+    return "\n".join(f"\t {line.replace(' ', '  ')} " for line in lines)
+
+
 def _assert_same(fast: ntu_format.SkeletonFile, exact: ntu_format.SkeletonFile) -> None:
     assert fast.name == exact.name
     assert [len(frame) for frame in fast.frames] == [len(frame) for frame in exact.frames]
@@ -129,13 +140,7 @@ def _assert_same(fast: ntu_format.SkeletonFile, exact: ntu_format.SkeletonFile) 
 @pytest.mark.parametrize("digits", [7, None])
 @pytest.mark.parametrize("layout", ["lf", "crlf", "spaces"])
 def test_fast_reader_equals_line_reader(tmp_path: Path, digits: int | None, layout: str) -> None:
-    lines = list(format_skeleton(_bodies(int(digits or 0)), digits=digits))
-    if layout == "lf":
-        text = "\n".join(lines) + "\n\n"
-    elif layout == "crlf":
-        text = "\r\n".join(lines) + "\r\n"
-    else:
-        text = "\n".join(f"\t {line.replace(' ', '  ')} " for line in lines)
+    text = layout_text(digits, layout)
     path = tmp_path / NAME
     path.write_bytes(text.encode("ascii"))
     assert parse_blocks(text.encode("ascii")) is not None  # the fast path reads it

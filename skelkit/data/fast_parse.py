@@ -1,4 +1,7 @@
-"""Vectorised reading of well-formed NTU ``.skeleton`` text (the fast path of the reader).
+"""Vectorised reading of well-formed NTU ``.skeleton`` text (NumPy, no compiled code).
+
+The compiled reader (``skelkit.data._ntu_scan``) is tried first; this one serves where it is
+not built and for the files it declines.
 
 :func:`parse_blocks` reads a file's layout and numbers with a few NumPy passes over its bytes
 instead of Python work per line and token. It only accepts what it can prove it reads exactly

@@ -20,9 +20,12 @@ Kinect tracking id and is kept as the exact decimal text.
 
 Every problem raises :class:`skelkit.errors.DataError` naming the file and the 1-based line.
 
-Two readers give the same result: :func:`skelkit.data.fast_parse.parse_blocks` reads the
-plain files (all distributed ones) with a few NumPy passes and declines anything it can not
-prove it reads exactly; the line-by-line reader here handles the rest and locates every error.
+Three readers give the same result, each declining what it can not prove it reads exactly:
+the compiled reader (``skelkit.data._ntu_scan``, see :mod:`skelkit.data.compiled`) reads the
+plain files (all distributed ones) converting only x y z until the other columns are asked
+for; :func:`skelkit.data.fast_parse.parse_blocks` does the same with a few NumPy passes where
+the extension is not built; the line-by-line reader here handles the rest and locates every
+error.
 """
 
 from __future__ import annotations
@@ -263,7 +266,7 @@ class BodyBlocks:
             lean[i] = (b.lean_x, b.lean_y)
         counts = np.array([len(frame) for frame in frames], dtype=np.int64)
         ids, codes = id_codes([body.body_id for body in bodies])
-        return cls(counts, ids, codes, joints[:, :, 0:3], tracking, info, lean, lambda: joints)
+        return cls(counts, ids, codes, joints[:, :, 0:3], tracking, info, lean, Columns(joints))
 
     def to_frames(self) -> list[list[SkeletonBody]]:
         """The bodies as :class:`SkeletonBody` objects, one list per recorded frame."""
@@ -284,6 +287,34 @@ class BodyBlocks:
             frames.append(bodies[first : first + count])
             first += count
         return frames
+
+
+class Columns:
+    """:attr:`BodyBlocks.all_columns` of arrays already converted (picklable)."""
+
+    def __init__(self, joints: np.ndarray) -> None:
+        self.joints = joints
+
+    def __call__(self) -> np.ndarray:
+        return self.joints
+
+
+class ScannedColumns:
+    """:attr:`BodyBlocks.all_columns` of a file the compiled reader read: every field of its
+    joint lines, converted on demand (picklable: it keeps the file's bytes)."""
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+
+    def __call__(self) -> np.ndarray:
+        scanner = ntu_scanner()
+        full = scanner.scan(self.raw, True) if scanner is not None else None
+        if full is not None:
+            return np.frombuffer(full[5]).reshape(-1, NUM_JOINTS, len(JOINT_COLUMNS))
+        blocks = parse_blocks(self.raw)  # the Python readers accept what the C reader does
+        if blocks is None:
+            raise DataError("the compiled reader and the NumPy reader disagree on a file")
+        return np.ascontiguousarray(blocks.joints[:, :, :11])
 
 
 def id_codes(body_ids: Sequence[str]) -> tuple[list[str], np.ndarray]:
@@ -553,15 +584,6 @@ def compiled_scan(raw: bytes) -> BodyBlocks | None:
         return None
     counts, ids, codes, info, lean, xyz, tracking = scanned
     bodies = len(codes) // 8
-
-    def all_columns() -> np.ndarray:
-        full = scanner.scan(raw, True)
-        if full is not None:
-            return np.frombuffer(full[5]).reshape(bodies, NUM_JOINTS, len(JOINT_COLUMNS))
-        blocks = parse_blocks(raw)  # not reached: both passes accept the same files
-        assert blocks is not None
-        return np.ascontiguousarray(blocks.joints[:, :, :11])
-
     return BodyBlocks(
         np.frombuffer(counts, dtype=np.int64),
         ids,
@@ -570,7 +592,7 @@ def compiled_scan(raw: bytes) -> BodyBlocks | None:
         np.frombuffer(tracking, dtype=np.int8).reshape(bodies, NUM_JOINTS),
         np.frombuffer(info, dtype=np.int64).reshape(bodies, 7),
         np.frombuffer(lean).reshape(bodies, 2),
-        all_columns,
+        ScannedColumns(raw),
     )
 
 
@@ -601,7 +623,7 @@ def _from_blocks(name: str, blocks: Blocks) -> SkeletonFile | None:
         tracking,
         blocks.info_ints,
         blocks.lean,
-        lambda: joints,
+        Columns(joints),
     )
     return SkeletonFile(name, blocks=arrays)
 
