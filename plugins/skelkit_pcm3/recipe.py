@@ -53,10 +53,13 @@ XAXIS = (8, 4)
 
 def slot_positions(skeleton: SkeletonFile, max_body: int = MAX_BODY_KINECT) -> np.ndarray:
     """Step 1: float64 ``(max_body, T, 25, 3)``, the k-th listed body of a frame in slot k."""
+    blocks = skeleton.blocks
     data = np.zeros((max_body, skeleton.num_frames, NUM_JOINTS, 3))
-    for t, bodies in enumerate(skeleton.frames):
-        for m, body in enumerate(bodies[:max_body]):
-            data[m, t] = body.xyz
+    frame = blocks.frame_of_body()
+    # a body's slot: its place among the bodies listed in its frame
+    slot = np.arange(frame.size) - (np.cumsum(blocks.body_counts) - blocks.body_counts)[frame]
+    kept = slot < max_body
+    data[slot[kept], frame[kept]] = blocks.xyz[kept]
     return data
 
 

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from skelkit.data.compiled import body_motion
 from skelkit.data.datasets import RawSample
 from skelkit.data.ntu_format import SkeletonFile
 from skelkit.data.recipes import ProcessedSample, UnusableSample
@@ -50,7 +51,6 @@ class _Body:
 
     def __init__(self, start: int) -> None:
         self.start = start
-        self.frames: list[np.ndarray] = []
         self.kpt = np.zeros((0, 25, 3), np.float32)
         self.motion: Any = None
 
@@ -61,23 +61,29 @@ class _Body:
 
 
 def parse_bodies(skeleton: SkeletonFile) -> list[_Body]:
-    """Step 1: bodies in order of first appearance, with float32 joints and motion."""
-    bodies: dict[int, _Body] = {}
-    index = 0
-    for frame in skeleton.frames:
-        if not frame:
-            continue
-        for body in frame:
-            key = int(body.body_id)
-            if key not in bodies:
-                bodies[key] = _Body(index)
-            bodies[key].frames.append(body.xyz.astype(np.float32))
-        index += 1
-    for entry in bodies.values():
-        entry.kpt = np.stack(entry.frames)
-        entry.frames = []
-        entry.motion = np.sum(np.var(entry.kpt.reshape(-1, 3), axis=0))
-    return list(bodies.values())
+    """Step 1: bodies in order of first appearance, with float32 joints and motion.
+
+    pyskl keys bodies by the integer value of bodyID; a body's frames are its appearances in
+    file order, starting at the index (among non-empty frames) of its first one.
+    """
+    blocks = skeleton.blocks
+    nonempty = blocks.body_counts > 0
+    rows = (np.cumsum(nonempty) - 1)[blocks.frame_of_body()]
+    kpt = blocks.xyz.astype(np.float32)
+    codes_of_key: dict[int, list[int]] = {}
+    for code, body_id in enumerate(blocks.ids):  # codes number bodyIDs by first appearance
+        codes_of_key.setdefault(int(body_id), []).append(code)
+    bodies: list[_Body] = []
+    for codes in codes_of_key.values():
+        if len(codes_of_key) == 1:
+            indices = np.arange(len(kpt))
+        else:
+            indices = np.flatnonzero(np.isin(blocks.codes, codes))
+        body = _Body(int(rows[indices[0]]))
+        body.kpt = kpt[indices]
+        body.motion = body_motion(body.kpt.reshape(-1, 3))
+        bodies.append(body)
+    return bodies
 
 
 def _spread_valid(kpt: np.ndarray) -> np.ndarray:
@@ -97,8 +103,7 @@ def spread_denoise(bodies: list[_Body], name: str) -> list[_Body]:
             continue
         if 1 - count / body.kpt.shape[0] >= SPNOISE_RATIO:
             continue
-        points = body.kpt[valid].reshape(-1, 3)
-        body.motion = min(body.motion, np.sum(np.var(points, axis=0)))
+        body.motion = min(body.motion, body_motion(body.kpt[valid].reshape(-1, 3)))
         kept.append(body)
     if not kept:
         raise UnusableSample(

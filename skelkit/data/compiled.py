@@ -14,6 +14,8 @@ import zlib
 from collections.abc import Callable
 from types import ModuleType
 
+import numpy as np
+
 #: The interface version this Python code expects of the extension (a stale build of an
 #: editable install, compiled from an older source, is not used).
 SCANNER_VERSION = 5
@@ -37,3 +39,13 @@ def crc32_function() -> Callable[[bytes], int]:
         crc32: Callable[[bytes], int] = scanner.crc32
         return crc32
     return zlib.crc32
+
+
+def body_motion(joints: np.ndarray) -> np.float32:
+    """A body's motion as the CTR-GCN and pyskl denoisers define it,
+    ``np.sum(np.var(joints, axis=0))`` of its float32 ``(n, 3)`` joints; the compiled
+    reader's copy of NumPy's arithmetic gives the same bits about 20x faster."""
+    scanner = ntu_scanner()
+    if scanner is None:
+        return np.float32(np.sum(np.var(joints, axis=0)))
+    return np.float32(scanner.body_motion(np.ascontiguousarray(joints, dtype=np.float32)))

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from skelkit.data.compiled import ntu_scanner
+from skelkit.data.compiled import body_motion
 from skelkit.data.datasets import RawSample
 from skelkit.data.ntu_format import SkeletonFile
 from skelkit.data.recipes import ProcessedSample, SkippedSample, UnusableSample
@@ -88,15 +88,6 @@ def collect_bodies(skeleton: SkeletonFile) -> tuple[dict[str, _Body], int]:
         bodies[body_id] = _Body(int(rows[indices[0]]), len(indices), joints)
         bodies[body_id].motion = body_motion(joints)
     return bodies, num_valid
-
-
-def body_motion(joints: np.ndarray) -> np.float32:
-    """A body's motion, ``np.sum(np.var(joints, axis=0))`` of its float32 ``(n, 3)`` joints
-    (the compiled reader's copy of NumPy's arithmetic is bit-identical and 20x faster)."""
-    scanner = ntu_scanner()
-    if scanner is None:
-        return np.float32(np.sum(np.var(joints, axis=0)))
-    return np.float32(scanner.body_motion(np.ascontiguousarray(joints, dtype=np.float32)))
 
 
 def _valid_spread_frames(joints: np.ndarray) -> np.ndarray:
