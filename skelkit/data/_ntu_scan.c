@@ -1,8 +1,11 @@
-/* The compiled reader of plain NTU ``.skeleton`` text (see skelkit/data/ntu_scan.py).
+/* skelkit.data._ntu_scan: the compiled reader of plain NTU ``.skeleton`` text, and two
+ * helpers of preprocessing (see skelkit/data/compiled.py and ntu_format.compiled_scan).
  *
- * scan(data: bytes) returns the file's arrays, or None when the text is not in the plain
- * form this reader proves it reads exactly like Python's line-by-line reader: then the
- * caller falls back to that reader, which gives the result or the located error.
+ * scan(data) returns the file's arrays, or None when the text is not in the plain form this
+ * reader proves it reads exactly like Python's readers: the caller then uses the NumPy
+ * reader and the line-by-line reader, which give the result or the located error.
+ * body_motion(joints) is NumPy's np.sum(np.var(joints, axis=0)) for float32 joints, bit for
+ * bit; crc32(data) is zlib's CRC-32.
  *
  * Plain form: ASCII; fields separated by spaces or tabs; lines end with LF or CRLF; counts
  * and integer fields are [-]digits; other numbers [-+]digits[.digits][(e|E)[-+]digits].
