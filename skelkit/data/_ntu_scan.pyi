@@ -1,4 +1,4 @@
-"""Type stub of the compiled reader built from ``_ntu_scan.c`` (see skelkit.data.compiled)."""
+"""Type declarations of the module compiled from ``_ntu_scan.c`` (see skelkit.data.compiled)."""
 
 VERSION: int
 
