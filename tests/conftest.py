@@ -78,3 +78,15 @@ def pip_install_target(package: Path, target: Path) -> None:
         capture_output=True,
         text=True,
     )
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """Run a module's tiny models on one thread: the fastest for them, and they do not fight
+    other processes for the cores (``pytestmark = pytest.mark.usefixtures(...)``)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -13,14 +12,7 @@ from skelkit.errors import ConfigError
 from skelkit.registry import get_registries
 from skelkit_pcm3.streams import to_bone
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """Tiny models run fastest on one thread (and do not fight other processes for cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def official_gru_features(gru: nn.GRU, norm: nn.BatchNorm1d, x: torch.Tensor) -> torch.Tensor:

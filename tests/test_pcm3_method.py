@@ -6,7 +6,6 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,35 +19,14 @@ from skelkit.methods.build import build_method
 from skelkit.registry import get_registries
 from skelkit.train.checkpoint import load_checkpoint, load_encoder
 from skelkit_pcm3.masking import BODY_PARTS, build_body_part_masker, part_joints
-from skelkit_pcm3.method import PCM3Method, StepDraws
+from skelkit_pcm3.method import StepDraws
 from skelkit_pcm3.mixing import MixDraw, draw_mix, mix_view
 from tests.engine_utils import make_store
+from tests.pcm3_utils import TINY, tiny_method
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 runner = CliRunner()
-TINY = [
-    "encoder.hidden_size=16",
-    "encoder.num_layers=2",
-    "method.prompt_size=4",
-    "method.dim=8",
-    "method.queue_size=40",
-    "method.decoder_dim=12",
-]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """Tiny models run fastest on one thread (and do not fight other processes for cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def tiny_method(*extra: str) -> PCM3Method:
-    config = resolve_config(get_registries(), preset="pcm3", overrides=[*TINY, *extra])
-    method = build_method(config)
-    assert isinstance(method, PCM3Method)
-    return method
 
 
 def views(n: int = 5, t: int = 64) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

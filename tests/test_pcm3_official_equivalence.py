@@ -11,7 +11,6 @@ the logits, the reconstruction, the loss, every gradient and the BatchNorm stati
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,38 +18,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from skelkit.config import resolve_config
-from skelkit.methods.build import build_method
-from skelkit.registry import get_registries
 from skelkit_pcm3.masking import part_joints
 from skelkit_pcm3.method import PCM3Method, StepDraws
 from skelkit_pcm3.mixing import MixDraw
+from tests.pcm3_utils import HIDDEN, PROMPT, tiny_method
 
-H, PS, T, N = 16, 4, 64, 5
-TINY = [
-    f"encoder.hidden_size={H}",
-    "encoder.num_layers=2",
-    f"method.prompt_size={PS}",
-    "method.dim=8",
-    "method.queue_size=40",
-    "method.decoder_dim=12",
-]
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """Tiny models run fastest on one thread (and do not fight other processes for cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def tiny_method(*extra: str) -> PCM3Method:
-    config = resolve_config(get_registries(), preset="pcm3", overrides=[*TINY, *extra])
-    method = build_method(config)
-    assert isinstance(method, PCM3Method)
-    return method
+H, PS = HIDDEN, PROMPT
+T, N = 64, 5
 
 
 def official_gru(method_encoder: nn.Module) -> nn.GRU:
