@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 
 from skelkit.cli import state
-from skelkit.cli.completion import complete_choices
 from skelkit.cli.config_cmd import (
     CONFIG_OPTION,
     PLUGIN_OPTION,
@@ -15,6 +14,7 @@ from skelkit.cli.config_cmd import (
     SET_OPTION,
     resolve_from_options,
 )
+from skelkit.cli.options import device_option, precision_option
 from skelkit.cli.pretrain import shorthand_overrides
 
 
@@ -23,18 +23,8 @@ def bench_pretrain_command(
     config: list[Path] = CONFIG_OPTION,
     overrides: list[str] = SET_OPTION,
     preset: str | None = PRESET_OPTION,
-    device: str | None = typer.Option(
-        None,
-        "--device",
-        help="auto, cpu or cuda.",
-        autocompletion=complete_choices("auto", "cpu", "cuda"),
-    ),
-    precision: str | None = typer.Option(
-        None,
-        "--precision",
-        help="fp32, bf16 or fp16.",
-        autocompletion=complete_choices("fp32", "bf16", "fp16"),
-    ),
+    device: str | None = device_option(None, "auto, cpu or cuda."),
+    precision: str | None = precision_option(None, "fp32, bf16 or fp16."),
     batch_size: int | None = typer.Option(None, "--batch-size", help="Samples per step."),
     steps: int = typer.Option(10, "--steps", help="Timed optimizer steps."),
     warmup: int = typer.Option(3, "--warmup", help="Untimed steps before timing."),

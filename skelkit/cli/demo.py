@@ -7,19 +7,14 @@ from pathlib import Path
 import typer
 
 from skelkit.cli import state
-from skelkit.cli.completion import complete_choices
+from skelkit.cli.options import device_option
 
 
 def demo_command(
     out: Path = typer.Option(
         Path("skelkit-demo"), "--out", "-o", help="Folder for every file the demo writes."
     ),
-    device: str = typer.Option(
-        "auto",
-        "--device",
-        help="auto, cpu or cuda.",
-        autocompletion=complete_choices("auto", "cpu", "cuda"),
-    ),
+    device: str = device_option("auto", "auto, cpu or cuda."),
     samples: int = typer.Option(480, "--samples", help="Synthetic NTU-60 files to write."),
     pretrain_epochs: int = typer.Option(60, "--pretrain-epochs", help="MAMP pretraining epochs."),
     linear_epochs: int = typer.Option(20, "--linear-epochs", help="Linear-probe epochs."),

@@ -7,10 +7,8 @@ from pathlib import Path
 import typer
 
 from skelkit.cli import state
-from skelkit.cli.completion import complete_choices, complete_parts, complete_splits
-
-DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("fp32", "bf16", "fp16")
+from skelkit.cli.completion import complete_parts, complete_splits
+from skelkit.cli.options import device_option, precision_option
 
 
 def embed_command(
@@ -26,17 +24,9 @@ def embed_command(
         ..., "--out", "-o", help="FEATS.h5 (features, labels, names) or FEATS.npy (features)."
     ),
     batch_size: int = typer.Option(64, "--batch-size", help="Samples per forward pass."),
-    device: str = typer.Option(
-        "auto",
-        "--device",
-        help="auto (CUDA when available), cpu or cuda.",
-        autocompletion=complete_choices(*DEVICES),
-    ),
-    precision: str = typer.Option(
-        "fp32",
-        "--precision",
-        help="fp32, or bf16/fp16 autocast (features are stored as float32).",
-        autocompletion=complete_choices(*PRECISIONS),
+    device: str = device_option("auto", "auto (CUDA when available), cpu or cuda."),
+    precision: str = precision_option(
+        "fp32", "fp32, or bf16/fp16 autocast (features are stored as float32)."
     ),
     num_workers: int = typer.Option(0, "--num-workers", help="DataLoader worker processes."),
     encoder: str | None = typer.Option(

@@ -13,8 +13,9 @@ from pathlib import Path
 import typer
 
 from skelkit.cli import state
-from skelkit.cli.completion import complete_choices, complete_splits
+from skelkit.cli.completion import complete_splits
 from skelkit.cli.config_cmd import CONFIG_OPTION, SET_OPTION
+from skelkit.cli.options import device_option
 
 
 def complete_protocols(incomplete: str) -> list[str]:
@@ -69,12 +70,7 @@ def evaluate_command(
     out: Path = typer.Option(..., "--out", "-o", help="Folder of the evaluation's files."),
     config: list[Path] = CONFIG_OPTION,
     overrides: list[str] = SET_OPTION,
-    device: str | None = typer.Option(
-        None,
-        "--device",
-        help="auto, cpu or cuda; same as --set protocol.device=D.",
-        autocompletion=complete_choices("auto", "cpu", "cuda"),
-    ),
+    device: str | None = device_option(None, "auto, cpu or cuda; same as --set protocol.device=D."),
     resume: bool = typer.Option(
         False, "--resume", help="Continue the evaluation in --out from checkpoints/last.pt."
     ),

@@ -17,7 +17,7 @@ from typing import Any
 import typer
 
 from skelkit.cli import state
-from skelkit.cli.completion import complete_choices, complete_splits
+from skelkit.cli.completion import complete_splits
 from skelkit.cli.config_cmd import (
     CONFIG_OPTION,
     PLUGIN_OPTION,
@@ -25,6 +25,7 @@ from skelkit.cli.config_cmd import (
     SET_OPTION,
     resolve_from_options,
 )
+from skelkit.cli.options import device_option, precision_option
 from skelkit.errors import DataError
 
 #: Exit code of a run stopped by Ctrl-C (after its resumable checkpoint was written).
@@ -74,17 +75,9 @@ def pretrain_command(
     batch_size: int | None = typer.Option(
         None, "--batch-size", help="Global batch per step; same as --set train.batch_size=B."
     ),
-    device: str | None = typer.Option(
-        None,
-        "--device",
-        help="auto, cpu or cuda; same as --set train.device=D.",
-        autocompletion=complete_choices("auto", "cpu", "cuda"),
-    ),
-    precision: str | None = typer.Option(
-        None,
-        "--precision",
-        help="fp32, bf16 or fp16; same as --set train.precision=P.",
-        autocompletion=complete_choices("fp32", "bf16", "fp16"),
+    device: str | None = device_option(None, "auto, cpu or cuda; same as --set train.device=D."),
+    precision: str | None = precision_option(
+        None, "fp32, bf16 or fp16; same as --set train.precision=P."
     ),
     seed: int | None = typer.Option(None, "--seed", help="Same as --set train.seed=S."),
     resume: bool = typer.Option(
